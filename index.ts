@@ -1,0 +1,8 @@
+export * as errors from './src/errors.ts'
+export { configure } from './configure.ts'
+export { stubsRoot } from './stubs/main.ts'
+export { defineConfig, stores } from './src/define_config.ts'
+export { LockManager } from './src/lock_manager.ts'
+export { LockFactory } from './src/lock_factory.ts'
+export { Lock } from './src/lock.ts'
+export { parseDuration } from './src/duration.ts'

@@ -1,0 +1,385 @@
+import { parseRequiredDuration } from './duration.ts'
+import { E_LOCK_LOST, E_LOCK_NOT_OWNED, E_LOCK_STORAGE_ERROR } from './errors.ts'
+import { resolveRetry } from './options.ts'
+import { sleep } from './wait.ts'
+import type {
+  AcquireResult,
+  LockAcquireOptions,
+  LockEvents,
+  LockRunContext,
+  LockRunOptions,
+  LockStore,
+  ResolvedLockOptions,
+  SerializedLock,
+} from './types.ts'
+
+type FailureReason = LockEvents['lock:failed']['reason']
+
+/**
+ * One lock on one key, held by one owner. Every method is a single call
+ * to the store; waiting and the watchdog live here, shared by all stores.
+ */
+export class Lock {
+  readonly key: string
+  #storeKey: string
+  #store: LockStore
+  #options: ResolvedLockOptions
+  #owner: string
+  #ttl: number | null
+  #expirationTime: number | null
+  #fencingToken: number | null
+  #acquired: boolean
+
+  constructor(
+    key: string,
+    store: LockStore,
+    options: ResolvedLockOptions,
+    ttl: number | null,
+    restored?: { owner: string; expirationTime: number | null; fencingToken: number | null }
+  ) {
+    this.key = key
+    this.#storeKey = options.prefix ? `${options.prefix}:${key}` : key
+    this.#store = store
+    this.#options = options
+    this.#ttl = ttl
+    this.#owner = restored?.owner ?? crypto.randomUUID()
+    this.#expirationTime = restored?.expirationTime ?? null
+    this.#fencingToken = restored?.fencingToken ?? null
+    this.#acquired = restored !== undefined
+  }
+
+  /**
+   * The key as the store sees it (with the prefix)
+   */
+  get storeKey(): string {
+    return this.#storeKey
+  }
+
+  /**
+   * Token of the last successful acquire: strictly greater than every
+   * token handed out before for this key. Null before acquiring, or when
+   * the store does not issue tokens.
+   */
+  get fencingToken(): number | null {
+    return this.#fencingToken
+  }
+
+  getOwner(): string {
+    return this.#owner
+  }
+
+  getTtl(): number | null {
+    return this.#ttl
+  }
+
+  serialize(): SerializedLock {
+    return {
+      key: this.key,
+      owner: this.#owner,
+      ttl: this.#ttl,
+      expirationTime: this.#expirationTime,
+      store: this.#options.storeName,
+      fencingToken: this.#fencingToken,
+    }
+  }
+
+  /**
+   * Tries until acquired, the attempts or the timeout run out (false),
+   * or the signal aborts (rejects with its reason). Between tries the
+   * store wakes us on release when it can; `retry.delay` is the fallback.
+   */
+  async acquire(options: LockAcquireOptions = {}): Promise<boolean> {
+    const retry = options.retry
+      ? resolveRetry(options.retry, this.#options.retry)
+      : this.#options.retry
+    const signal = options.signal
+    const startedAt = Date.now()
+    const maxAttempts = retry.attempts === null ? Infinity : Math.max(1, retry.attempts)
+    const deadline = retry.timeout === null ? Infinity : startedAt + retry.timeout
+    let attempts = 0
+
+    while (true) {
+      let result: AcquireResult
+      try {
+        signal?.throwIfAborted()
+        attempts++
+        result = await this.#save()
+      } catch (error) {
+        this.#failed(startedAt, attempts, signal?.aborted ? 'aborted' : 'error')
+        throw error
+      }
+      if (result.acquired) {
+        this.#acquiredWith(result, startedAt, attempts)
+        return true
+      }
+
+      const now = Date.now()
+      if (attempts >= maxAttempts || now >= deadline) {
+        this.#failed(startedAt, attempts, attempts >= maxAttempts ? 'attempts' : 'timeout')
+        return false
+      }
+
+      /**
+       * Jitter spreads pollers apart; the holder's remaining ttl caps the
+       * sleep so we retry the moment it expires
+       */
+      let wait = retry.delay * (0.5 + Math.random() / 2)
+      if (result.retryAfter !== undefined && result.retryAfter !== null) {
+        wait = Math.min(wait, result.retryAfter)
+      }
+      wait = Math.min(wait, deadline - now)
+      try {
+        await this.#waitForRelease(wait, signal)
+      } catch (error) {
+        this.#failed(startedAt, attempts, signal?.aborted ? 'aborted' : 'error')
+        throw error
+      }
+    }
+  }
+
+  /**
+   * One try, no waiting
+   */
+  acquireImmediately(): Promise<boolean> {
+    return this.acquire({ retry: { attempts: 1 } })
+  }
+
+  /**
+   * Acquires, runs the callback and releases in `finally`. Returns
+   * `[true, result]`, or `[false, null]` when the lock was not acquired.
+   */
+  async run<T>(
+    callback: (context: LockRunContext) => T | Promise<T>,
+    options: LockRunOptions = {}
+  ): Promise<[true, T] | [false, null]> {
+    if (!(await this.acquire(options))) return [false, null]
+    return this.#runHeld(callback, options.autoExtend ?? false)
+  }
+
+  async runImmediately<T>(
+    callback: (context: LockRunContext) => T | Promise<T>,
+    options: Pick<LockRunOptions, 'autoExtend'> = {}
+  ): Promise<[true, T] | [false, null]> {
+    if (!(await this.acquireImmediately())) return [false, null]
+    return this.#runHeld(callback, options.autoExtend ?? false)
+  }
+
+  /**
+   * Releases the lock when this owner holds it, else E_LOCK_NOT_OWNED
+   */
+  async release(): Promise<void> {
+    try {
+      await this.#store.delete(this.#storeKey, this.#owner)
+    } catch (error) {
+      throw E_LOCK_STORAGE_ERROR.wrap(error, `release "${this.key}"`)
+    } finally {
+      this.#acquired = false
+    }
+    this.#expirationTime = null
+    this.#emit('lock:released', () => this.#eventBase())
+  }
+
+  /**
+   * Releases the lock whoever holds it
+   */
+  async forceRelease(): Promise<void> {
+    try {
+      await this.#store.forceDelete(this.#storeKey)
+    } catch (error) {
+      throw E_LOCK_STORAGE_ERROR.wrap(error, `force release "${this.key}"`)
+    }
+    this.#acquired = false
+    this.#expirationTime = null
+    this.#emit('lock:released', () => this.#eventBase())
+  }
+
+  /**
+   * Sets the expiry to now + ttl (the lock's own ttl by default) when
+   * this owner still holds it, else E_LOCK_NOT_OWNED
+   */
+  async extend(ttl?: number | string): Promise<void> {
+    const duration = ttl === undefined ? this.#ttl : parseRequiredDuration(ttl, 'extend ttl')
+    if (duration === null) return this.#assertOwned()
+    const startedAt = Date.now()
+    try {
+      await this.#store.extend(this.#storeKey, this.#owner, duration)
+    } catch (error) {
+      throw E_LOCK_STORAGE_ERROR.wrap(error, `extend "${this.key}"`)
+    }
+    this.#expirationTime = startedAt + duration
+    this.#emit('lock:extended', () => ({ ...this.#eventBase(), ttl: duration }))
+  }
+
+  /**
+   * Whether anyone holds the lock, asking the store
+   */
+  async isLocked(): Promise<boolean> {
+    try {
+      return await this.#store.exists(this.#storeKey)
+    } catch (error) {
+      throw E_LOCK_STORAGE_ERROR.wrap(error, `check "${this.key}"`)
+    }
+  }
+
+  /**
+   * Whether this owner holds the lock, asking the store. Stores without
+   * `owner()` answer from the local view.
+   */
+  async isOwned(): Promise<boolean> {
+    if (!this.#store.owner) return this.#acquired && !this.isExpired()
+    try {
+      return (await this.#store.owner(this.#storeKey)) === this.#owner
+    } catch (error) {
+      throw E_LOCK_STORAGE_ERROR.wrap(error, `check "${this.key}"`)
+    }
+  }
+
+  /**
+   * Local view: whether the expiry time we know of has passed
+   */
+  isExpired(): boolean {
+    return this.#expirationTime !== null && this.#expirationTime <= Date.now()
+  }
+
+  /**
+   * Local view: ms left before expiry, null without expiry
+   */
+  getRemainingTime(): number | null {
+    if (this.#expirationTime === null) return null
+    return Math.max(0, this.#expirationTime - Date.now())
+  }
+
+  async #save(): Promise<AcquireResult> {
+    let result: boolean | AcquireResult
+    try {
+      result = await this.#store.save(this.#storeKey, this.#owner, this.#ttl)
+    } catch (error) {
+      throw E_LOCK_STORAGE_ERROR.wrap(error, `acquire "${this.key}"`)
+    }
+    return typeof result === 'boolean' ? { acquired: result } : result
+  }
+
+  async #assertOwned(): Promise<void> {
+    if (!(await this.isOwned())) throw new E_LOCK_NOT_OWNED()
+  }
+
+  #waitForRelease(ms: number, signal?: AbortSignal): Promise<void> {
+    if (this.#store.waitForRelease) return this.#store.waitForRelease(this.#storeKey, ms, signal)
+    return sleep(ms, signal)
+  }
+
+  #acquiredWith(result: AcquireResult, startedAt: number, attempts: number) {
+    this.#acquired = true
+    /**
+     * Counting from before the store call keeps the local expiry on the
+     * safe side of the store's
+     */
+    this.#expirationTime = this.#ttl === null ? null : startedAt + this.#ttl
+    this.#fencingToken = result.fencingToken ?? null
+    this.#emit('lock:acquired', () => ({
+      ...this.#eventBase(),
+      waited: Date.now() - startedAt,
+      attempts,
+      fencingToken: this.#fencingToken,
+    }))
+  }
+
+  #failed(startedAt: number, attempts: number, reason: FailureReason) {
+    this.#emit('lock:failed', () => ({
+      ...this.#eventBase(),
+      waited: Date.now() - startedAt,
+      attempts,
+      reason,
+    }))
+  }
+
+  async #runHeld<T>(
+    callback: (context: LockRunContext) => T | Promise<T>,
+    autoExtend: boolean
+  ): Promise<[true, T]> {
+    const controller = new AbortController()
+    const stopWatchdog =
+      autoExtend && this.#ttl !== null ? this.#startWatchdog(controller) : undefined
+    try {
+      const result = await callback({ signal: controller.signal, fencingToken: this.#fencingToken })
+      return [true, result]
+    } finally {
+      stopWatchdog?.()
+      if (!controller.signal.aborted) await this.#releaseAfterRun()
+    }
+  }
+
+  /**
+   * A failed release must not throw away the callback's result (or
+   * replace its error): it is reported instead
+   */
+  async #releaseAfterRun(): Promise<void> {
+    try {
+      await this.release()
+    } catch (error) {
+      if (error instanceof E_LOCK_NOT_OWNED) {
+        this.#lost('the lock expired or was taken over before release')
+      } else {
+        this.#options.logger?.warn(
+          { key: this.key, store: this.#options.storeName, err: error },
+          'adonis-lock: releasing the lock failed; it will expire after its ttl'
+        )
+      }
+    }
+  }
+
+  /**
+   * Extends every ttl/3 until stopped. When an extension is refused, or
+   * the store stays down until the lock has expired, the signal aborts
+   * with E_LOCK_LOST.
+   */
+  #startWatchdog(controller: AbortController): () => void {
+    const ttl = this.#ttl!
+    let timer: NodeJS.Timeout | undefined
+    let stopped = false
+    const tick = async () => {
+      try {
+        await this.extend()
+      } catch (error) {
+        if (stopped) return
+        if (error instanceof E_LOCK_NOT_OWNED || this.isExpired()) {
+          const reason = error instanceof Error ? error.message : String(error)
+          this.#lost(reason)
+          controller.abort(
+            new E_LOCK_LOST(`Lock "${this.key}" was lost: ${reason}`, { cause: error })
+          )
+          return
+        }
+      }
+      if (!stopped) timer = setTimeout(tick, Math.max(1, ttl / 3))
+    }
+    timer = setTimeout(tick, Math.max(1, ttl / 3))
+    return () => {
+      stopped = true
+      clearTimeout(timer)
+    }
+  }
+
+  #lost(reason: string) {
+    this.#acquired = false
+    this.#options.logger?.warn(
+      { key: this.key, store: this.#options.storeName, owner: this.#owner, reason },
+      'adonis-lock: lock lost'
+    )
+    this.#emit('lock:lost', () => ({ ...this.#eventBase(), reason }))
+  }
+
+  #eventBase() {
+    return { key: this.key, store: this.#options.storeName, owner: this.#owner }
+  }
+
+  /**
+   * The payload is built only when someone listens, so events cost
+   * nothing otherwise
+   */
+  #emit<K extends keyof LockEvents>(event: K, payload: () => LockEvents[K]) {
+    const emitter = this.#options.emitter
+    if (!emitter || (emitter.hasListeners && !emitter.hasListeners(event))) return
+    emitter.emit(event, payload())
+  }
+}

@@ -1,0 +1,88 @@
+import { E_UNKNOWN_LOCK_STORE } from './errors.ts'
+import type { Lock } from './lock.ts'
+import { LockFactory } from './lock_factory.ts'
+import { resolveLockOptions } from './options.ts'
+import type {
+  Duration,
+  LockEventEmitter,
+  LockLogger,
+  LockStore,
+  ResolvedLockOptions,
+  RetryOptions,
+  SerializedLock,
+  StoreFactory,
+} from './types.ts'
+
+export interface LockManagerConfig<KnownStores extends Record<string, StoreFactory>> {
+  default: keyof KnownStores
+  stores: KnownStores
+  ttl?: Duration | null
+  retry?: RetryOptions
+  prefix?: string
+}
+
+/**
+ * The `locks` service: stores by name, created on first use and kept
+ */
+export class LockManager<
+  KnownStores extends Record<string, StoreFactory> = Record<string, StoreFactory>,
+> {
+  #config: LockManagerConfig<KnownStores>
+  #defaults: ResolvedLockOptions
+  #factories = new Map<keyof KnownStores, LockFactory>()
+
+  constructor(
+    config: LockManagerConfig<KnownStores>,
+    dependencies: { emitter?: LockEventEmitter; logger?: LockLogger } = {}
+  ) {
+    this.#config = config
+    this.#defaults = resolveLockOptions({ ...config, ...dependencies })
+  }
+
+  get defaultStoreName(): keyof KnownStores {
+    return this.#config.default
+  }
+
+  get storeNames(): Array<keyof KnownStores> {
+    return Object.keys(this.#config.stores)
+  }
+
+  /**
+   * The lock factory of a store; the store is created on first use
+   */
+  use<StoreName extends keyof KnownStores>(name?: StoreName): LockFactory {
+    const storeName = name ?? this.#config.default
+    const cached = this.#factories.get(storeName)
+    if (cached) return cached
+
+    const entry = Object.hasOwn(this.#config.stores, storeName)
+      ? this.#config.stores[storeName]
+      : undefined
+    if (!entry) throw new E_UNKNOWN_LOCK_STORE(storeName, Object.keys(this.#config.stores))
+    const store: LockStore = entry.driver.factory(String(storeName))
+    const factory = new LockFactory(store, { ...this.#defaults, storeName: String(storeName) })
+    this.#factories.set(storeName, factory)
+    return factory
+  }
+
+  createLock(key: string, ttl?: Duration | null): Lock {
+    return this.use().createLock(key, ttl)
+  }
+
+  /**
+   * Restores on the store recorded in the serialized lock
+   */
+  restoreLock(serialized: SerializedLock): Lock {
+    const storeName = serialized && typeof serialized === 'object' ? serialized.store : undefined
+    return this.use(storeName ?? this.#config.default).restoreLock(serialized)
+  }
+
+  /**
+   * Closes the stores created so far
+   */
+  async close(): Promise<void> {
+    const factories = [...this.#factories.values()]
+    this.#factories.clear()
+    await Promise.all(factories.map((factory) => factory.store.close?.()))
+  }
+}

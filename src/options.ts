@@ -1,0 +1,73 @@
+import { parseDuration, parseRequiredDuration } from './duration.ts'
+import { E_INVALID_DURATION, E_INVALID_LOCK_CONFIG } from './errors.ts'
+import type {
+  LockFactoryOptions,
+  ResolvedLockOptions,
+  ResolvedRetryOptions,
+  RetryOptions,
+} from './types.ts'
+
+export const DEFAULT_TTL = 30_000
+export const DEFAULT_PREFIX = 'lock'
+export const DEFAULT_RETRY: ResolvedRetryOptions = { attempts: null, delay: 250, timeout: null }
+
+/**
+ * Merges retry options over a base, validating each field
+ */
+export function resolveRetry(
+  retry: RetryOptions | undefined,
+  base: ResolvedRetryOptions = DEFAULT_RETRY,
+  field = 'retry'
+): ResolvedRetryOptions {
+  if (retry === undefined) return base
+  if (retry === null || typeof retry !== 'object') {
+    throw new E_INVALID_LOCK_CONFIG(
+      `Invalid "${field}": expected an object with attempts, delay, timeout`
+    )
+  }
+  const attempts = retry.attempts === undefined ? base.attempts : retry.attempts
+  if (attempts !== null && (!Number.isInteger(attempts) || attempts < 0)) {
+    throw new E_INVALID_LOCK_CONFIG(
+      `Invalid "${field}.attempts" ${JSON.stringify(attempts)}: expected a non-negative integer or null`
+    )
+  }
+  return {
+    attempts,
+    delay:
+      retry.delay === undefined ? base.delay : parseRequiredDuration(retry.delay, `${field}.delay`),
+    timeout:
+      retry.timeout === undefined ? base.timeout : parseDuration(retry.timeout, `${field}.timeout`),
+  }
+}
+
+/**
+ * Validates factory/config level defaults. Bad values raise
+ * E_INVALID_LOCK_CONFIG naming the field.
+ */
+export function resolveLockOptions(options: LockFactoryOptions = {}): ResolvedLockOptions {
+  const prefix = options.prefix ?? DEFAULT_PREFIX
+  if (typeof prefix !== 'string') {
+    throw new E_INVALID_LOCK_CONFIG(`Invalid "prefix" ${JSON.stringify(prefix)}: expected a string`)
+  }
+  return {
+    ttl: asConfigError(() =>
+      options.ttl === undefined ? DEFAULT_TTL : parseDuration(options.ttl, 'ttl')
+    ),
+    retry: asConfigError(() => resolveRetry(options.retry)),
+    prefix,
+    storeName: options.storeName ?? 'default',
+    emitter: options.emitter,
+    logger: options.logger,
+  }
+}
+
+function asConfigError<T>(resolve: () => T): T {
+  try {
+    return resolve()
+  } catch (error) {
+    if (error instanceof E_INVALID_DURATION) {
+      throw new E_INVALID_LOCK_CONFIG(`Invalid lock config: ${error.message}`, { cause: error })
+    }
+    throw error
+  }
+}

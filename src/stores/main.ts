@@ -1,0 +1,3 @@
+export { MemoryStore } from './memory.ts'
+export { RedisStore } from './redis.ts'
+export { DatabaseStore } from './database.ts'

@@ -1,0 +1,254 @@
+import type { ConfigProvider } from '@adonisjs/core/types'
+import type { LockManager } from './lock_manager.ts'
+
+/**
+ * A duration: a number of milliseconds or a string such as
+ * `'250ms'`, `'10s'`, `'2m'`, `'1h'`. `null` means "no expiry".
+ */
+export type Duration = number | string
+
+/**
+ * What a store answers to an acquire attempt when it knows more than
+ * a plain boolean.
+ */
+export interface AcquireResult {
+  acquired: boolean
+  /**
+   * Fencing token of this acquisition: strictly greater than every
+   * token handed out before for the same key.
+   */
+  fencingToken?: number | null
+  /**
+   * When not acquired: how many ms the current holder still has, so a
+   * waiter never sleeps past it. `null` when the holder never expires.
+   */
+  retryAfter?: number | null
+}
+
+/**
+ * The contract every lock store implements. Keys handed to a store are
+ * already validated and prefixed.
+ */
+export interface LockStore {
+  /**
+   * Saves the lock when the key is free (or its holder expired).
+   * Returns false (or `{ acquired: false }`) when someone else holds it.
+   */
+  save(key: string, owner: string, ttl: number | null): Promise<boolean | AcquireResult>
+
+  /**
+   * Deletes the lock when `owner` holds it, else throws E_LOCK_NOT_OWNED
+   */
+  delete(key: string, owner: string): Promise<void>
+
+  /**
+   * Deletes the lock whoever holds it
+   */
+  forceDelete(key: string): Promise<void>
+
+  /**
+   * Whether someone holds an unexpired lock on the key
+   */
+  exists(key: string): Promise<boolean>
+
+  /**
+   * Sets the expiry to now + duration when `owner` still holds an
+   * unexpired lock, else throws E_LOCK_NOT_OWNED
+   */
+  extend(key: string, owner: string, duration: number): Promise<void>
+
+  /**
+   * The owner of the unexpired lock on the key, or null
+   */
+  owner?(key: string): Promise<string | null>
+
+  /**
+   * Resolves when the key is released (or may have been), or after `ms`,
+   * whichever comes first. Lets waiters sleep without polling.
+   */
+  waitForRelease?(key: string, ms: number, signal?: AbortSignal): Promise<void>
+
+  /**
+   * Releases what the store opened (subscriber connections, timers)
+   */
+  close?(): Promise<void>
+}
+
+/**
+ * Builds a store. The `name` is the store's key in `config/lock.ts`.
+ */
+export interface StoreFactory {
+  driver: { factory: (name: string) => LockStore }
+}
+
+/**
+ * A store in `config/lock.ts`: a factory, or a config provider resolving
+ * to one (used by the built-in stores to reach the app container).
+ */
+export type StoreEntry = StoreFactory | ConfigProvider<StoreFactory>
+
+/**
+ * How `acquire()` retries
+ */
+export interface RetryOptions {
+  /**
+   * Maximum number of tries. `null` = until `timeout`.
+   * `0` and `1` both mean a single try.
+   */
+  attempts?: number | null
+  /**
+   * Fallback poll interval between tries (waiters are woken on release
+   * when the store supports it)
+   */
+  delay?: Duration
+  /**
+   * Give up after this long. `null` = no timeout.
+   */
+  timeout?: Duration | null
+}
+
+export interface ResolvedRetryOptions {
+  attempts: number | null
+  delay: number
+  timeout: number | null
+}
+
+export interface LockAcquireOptions {
+  retry?: RetryOptions
+  signal?: AbortSignal
+}
+
+export interface LockRunOptions extends LockAcquireOptions {
+  /**
+   * Keep extending the lock every ttl/3 while the callback runs
+   */
+  autoExtend?: boolean
+}
+
+/**
+ * Handed to `run()` callbacks
+ */
+export interface LockRunContext {
+  /**
+   * Aborted with E_LOCK_LOST when the lock is lost while the callback runs
+   */
+  signal: AbortSignal
+  fencingToken: number | null
+}
+
+/**
+ * Defaults of every lock created from a factory
+ */
+export interface LockFactoryOptions {
+  ttl?: Duration | null
+  retry?: RetryOptions
+  /**
+   * Prepended to every key, as `prefix:key`
+   */
+  prefix?: string
+  /**
+   * Name of the store, recorded in serialized locks
+   */
+  storeName?: string
+  emitter?: LockEventEmitter
+  logger?: LockLogger
+}
+
+export interface ResolvedLockOptions {
+  ttl: number | null
+  retry: ResolvedRetryOptions
+  prefix: string
+  storeName: string
+  emitter?: LockEventEmitter
+  logger?: LockLogger
+}
+
+export interface SerializedLock {
+  key: string
+  owner: string
+  ttl: number | null
+  expirationTime: number | null
+  store: string
+  fencingToken: number | null
+}
+
+export interface LockConfig<KnownStores extends Record<string, StoreEntry>> {
+  default: keyof KnownStores
+  stores: KnownStores
+  ttl?: Duration | null
+  prefix?: string
+  retry?: RetryOptions
+}
+
+/**
+ * Payloads of the events emitted on the AdonisJS emitter
+ */
+export interface LockEventBase {
+  key: string
+  store: string
+  owner: string
+}
+export interface LockAcquiredEvent extends LockEventBase {
+  waited: number
+  attempts: number
+  fencingToken: number | null
+}
+export interface LockFailedEvent extends LockEventBase {
+  waited: number
+  attempts: number
+  reason: 'attempts' | 'timeout' | 'aborted' | 'error'
+}
+export interface LockExtendedEvent extends LockEventBase {
+  ttl: number
+}
+export interface LockLostEvent extends LockEventBase {
+  reason: string
+}
+export interface LockEvents {
+  'lock:acquired': LockAcquiredEvent
+  'lock:released': LockEventBase
+  'lock:failed': LockFailedEvent
+  'lock:extended': LockExtendedEvent
+  'lock:lost': LockLostEvent
+}
+
+/**
+ * The part of the AdonisJS emitter the locks use
+ */
+export interface LockEventEmitter {
+  emit<K extends keyof LockEvents>(event: K, data: LockEvents[K]): unknown
+  hasListeners?(event?: any): boolean
+}
+
+/**
+ * The part of the AdonisJS logger the locks use
+ */
+export interface LockLogger {
+  debug(obj: unknown, msg?: string): void
+  warn(obj: unknown, msg?: string): void
+}
+
+/**
+ * Stores configured in the app, inferred by `InferLockStores`
+ */
+export interface LockStoresList {}
+
+export type InferLockStores<T extends { stores: Record<string, StoreEntry> }> = {
+  [K in keyof T['stores']]: T['stores'][K] extends ConfigProvider<infer A> ? A : T['stores'][K]
+}
+
+/**
+ * The `locks` service
+ */
+export interface LockService extends LockManager<
+  LockStoresList extends Record<string, StoreFactory>
+    ? LockStoresList
+    : Record<string, StoreFactory>
+> {}
+
+declare module '@adonisjs/core/types' {
+  interface EventsList extends LockEvents {}
+  interface ContainerBindings {
+    'lock.manager': LockService
+  }
+}

@@ -1,0 +1,351 @@
+import { test } from '@japa/runner'
+import { E_LOCK_NOT_OWNED } from '../src/errors.ts'
+import { LockFactory } from '../src/lock_factory.ts'
+import type { LockFactoryOptions, LockStore } from '../src/types.ts'
+import { sleep } from '../src/wait.ts'
+import { RecordingEmitter } from './helpers/recording_emitter.ts'
+
+export interface StoreSuiteOptions {
+  /**
+   * Builds the store under test; called once per test
+   */
+  createStore: () => LockStore | Promise<LockStore>
+  /**
+   * Tears a store down after each test (defaults to `store.close()`)
+   */
+  closeStore?: (store: LockStore) => unknown
+  /**
+   * Skips the whole suite (a service that is not there)
+   */
+  skip?: boolean | string
+  /**
+   * The store wakes waiters on release rather than making them poll
+   */
+  wakesOnRelease?: boolean
+  /**
+   * The store hands out fencing tokens
+   */
+  fencing?: boolean
+}
+
+/**
+ * The behaviour every lock store must have. Run it for a custom store:
+ *
+ * ```ts
+ * import { registerStoreSuite } from 'adonis-lock/store_suite'
+ * registerStoreSuite('My store', { createStore: () => new MyStore() })
+ * ```
+ */
+export function registerStoreSuite(name: string, options: StoreSuiteOptions) {
+  const { fencing = true, wakesOnRelease = true } = options
+  const skipReason = typeof options.skip === 'string' ? options.skip : `${name} is not available`
+
+  test.group(`${name} | store conformance`, (group) => {
+    let store: LockStore | undefined
+    let prefix: string
+
+    group.tap((t) => {
+      t.skip(Boolean(options.skip), skipReason)
+      t.timeout(15_000)
+    })
+    group.each.setup(async () => {
+      prefix = `suite:${process.pid}:${Math.random().toString(36).slice(2, 10)}`
+      store = await options.createStore()
+      return async () => {
+        if (store) await (options.closeStore ? options.closeStore(store) : store.close?.())
+        store = undefined
+      }
+    })
+
+    const factory = (extra: LockFactoryOptions = {}) =>
+      new LockFactory(store!, { prefix, ...extra })
+
+    test('acquires a free lock and refuses a second owner', async ({ assert }) => {
+      const locks = factory()
+      const first = locks.createLock('order.1', '10s')
+      const second = locks.createLock('order.1', '10s')
+
+      assert.isTrue(await first.acquireImmediately())
+      assert.isFalse(await second.acquireImmediately())
+      assert.isTrue(await first.isLocked())
+      assert.isTrue(await first.isOwned())
+      assert.isFalse(await second.isOwned())
+      assert.isTrue(await second.isLocked())
+    })
+
+    test('release frees the lock for the next owner', async ({ assert }) => {
+      const locks = factory()
+      const first = locks.createLock('order.2', '10s')
+      const second = locks.createLock('order.2', '10s')
+
+      assert.isTrue(await first.acquire())
+      await first.release()
+      assert.isFalse(await first.isLocked())
+      assert.isTrue(await second.acquireImmediately())
+    })
+
+    test('a non-owner cannot release, and the holder keeps the lock', async ({ assert }) => {
+      const locks = factory()
+      const holder = locks.createLock('order.3', '10s')
+      const intruder = locks.createLock('order.3', '10s')
+      await holder.acquire()
+
+      await assert.rejects(() => intruder.release(), E_LOCK_NOT_OWNED as any)
+      assert.isTrue(await holder.isOwned())
+      await holder.release()
+    })
+
+    test('a double release fails with E_LOCK_NOT_OWNED', async ({ assert }) => {
+      const lock = factory().createLock('order.4', '10s')
+      await lock.acquire()
+      await lock.release()
+      await assert.rejects(() => lock.release(), E_LOCK_NOT_OWNED as any)
+    })
+
+    test('an expired lock is taken over and its old owner cannot release the new holder', async ({
+      assert,
+    }) => {
+      const locks = factory()
+      const stale = locks.createLock('order.5', 150)
+      const fresh = locks.createLock('order.5', '10s')
+
+      assert.isTrue(await stale.acquire())
+      assert.isFalse(await fresh.acquireImmediately())
+      await sleep(300)
+      assert.isTrue(stale.isExpired())
+      assert.isTrue(await fresh.acquireImmediately())
+
+      await assert.rejects(() => stale.release(), E_LOCK_NOT_OWNED as any)
+      await assert.rejects(() => stale.extend(), E_LOCK_NOT_OWNED as any)
+      assert.isTrue(await fresh.isOwned())
+      assert.isFalse(await stale.isOwned())
+    })
+
+    test('an expired lock no longer counts as locked', async ({ assert }) => {
+      const lock = factory().createLock('order.6', 100)
+      await lock.acquire()
+      await sleep(250)
+      assert.isFalse(await lock.isLocked())
+      assert.equal(lock.getRemainingTime(), 0)
+    })
+
+    test('extend pushes the expiry forward', async ({ assert }) => {
+      const locks = factory()
+      const lock = locks.createLock('order.7', 300)
+      const other = locks.createLock('order.7', '10s')
+      await lock.acquire()
+      await sleep(150)
+      await lock.extend('1s')
+      assert.isAbove(lock.getRemainingTime()!, 800)
+      await sleep(300)
+      assert.isFalse(await other.acquireImmediately())
+      assert.isTrue(await lock.isOwned())
+    })
+
+    test('extend by a non-owner and after expiry fails with E_LOCK_NOT_OWNED', async ({
+      assert,
+    }) => {
+      const locks = factory()
+      const lock = locks.createLock('order.8', 100)
+      const other = locks.createLock('order.8', 100)
+      await lock.acquire()
+      await assert.rejects(() => other.extend(), E_LOCK_NOT_OWNED as any)
+      await sleep(250)
+      await assert.rejects(() => lock.extend(), E_LOCK_NOT_OWNED as any)
+    })
+
+    test('forceRelease frees a lock held by someone else', async ({ assert }) => {
+      const locks = factory()
+      const holder = locks.createLock('order.9', '10s')
+      const admin = locks.createLock('order.9')
+      const next = locks.createLock('order.9', '10s')
+      await holder.acquire()
+
+      await admin.forceRelease()
+      assert.isFalse(await holder.isLocked())
+      assert.isTrue(await next.acquireImmediately())
+      await assert.rejects(() => holder.release(), E_LOCK_NOT_OWNED as any)
+      assert.isTrue(await next.isOwned())
+    })
+
+    test('a lock without ttl never expires', async ({ assert }) => {
+      const lock = factory().createLock('order.10', null)
+      await lock.acquire()
+      assert.isNull(lock.getRemainingTime())
+      assert.isFalse(lock.isExpired())
+      await sleep(50)
+      assert.isTrue(await lock.isLocked())
+      await lock.release()
+    })
+
+    test('a restored lock keeps its owner and can release', async ({ assert }) => {
+      const locks = factory({ storeName: 'suite' })
+      const lock = locks.createLock('order.11', '10s')
+      await lock.acquire()
+
+      const serialized = JSON.parse(JSON.stringify(lock.serialize()))
+      const restored = locks.restoreLock(serialized)
+      assert.equal(restored.getOwner(), lock.getOwner())
+      assert.equal(serialized.store, 'suite')
+      assert.isTrue(await restored.isOwned())
+      await restored.release()
+      assert.isFalse(await lock.isLocked())
+    })
+
+    test('fencing tokens strictly increase across release, expiry and force release', async ({
+      assert,
+    }) => {
+      if (!fencing) return assert.isNull(factory().createLock('x').fencingToken)
+      const locks = factory()
+      const tokens: number[] = []
+      const take = async (ttl: number | string) => {
+        const lock = locks.createLock('order.12', ttl)
+        assert.isTrue(await lock.acquire({ retry: { timeout: '5s' } }))
+        tokens.push(lock.fencingToken!)
+        return lock
+      }
+      const first = await take('10s')
+      await first.release()
+      await take(100)
+      await sleep(200)
+      const held = await take('10s')
+      await held.forceRelease()
+      const last = await take('10s')
+      await last.release()
+
+      assert.lengthOf(tokens, 4)
+      for (let index = 1; index < tokens.length; index++) {
+        assert.isAbove(tokens[index], tokens[index - 1])
+      }
+    })
+
+    test('acquire gives up after its attempts or its timeout', async ({ assert }) => {
+      const locks = factory()
+      const holder = locks.createLock('order.13', '10s')
+      await holder.acquire()
+
+      const waiter = locks.createLock('order.13')
+      assert.isFalse(await waiter.acquire({ retry: { attempts: 0 } }))
+      assert.isFalse(await waiter.acquire({ retry: { attempts: 3, delay: 10 } }))
+      const startedAt = Date.now()
+      assert.isFalse(await waiter.acquire({ retry: { timeout: 200, delay: 20 } }))
+      assert.isAtLeast(Date.now() - startedAt, 190)
+      assert.isTrue(await holder.isOwned())
+    })
+
+    test('a waiter gets the lock once the holder releases it', async ({ assert }) => {
+      const locks = factory()
+      const holder = locks.createLock('order.14', '10s')
+      await holder.acquire()
+
+      const delay = wakesOnRelease ? 5000 : 50
+      const waiting = locks.createLock('order.14').acquire({ retry: { delay, timeout: '8s' } })
+      await sleep(100)
+      const releasedAt = Date.now()
+      await holder.release()
+      assert.isTrue(await waiting)
+      if (wakesOnRelease) {
+        /**
+         * Woken by the release: far sooner than the 5 s poll interval
+         */
+        assert.isBelow(Date.now() - releasedAt, 2500)
+      }
+    })
+
+    test('a waiter retries when the holder expires, not later', async ({ assert }) => {
+      const locks = factory()
+      await locks.createLock('order.15', 300).acquire()
+      const startedAt = Date.now()
+      assert.isTrue(
+        await locks.createLock('order.15').acquire({ retry: { delay: 5000, timeout: '8s' } })
+      )
+      assert.isBelow(Date.now() - startedAt, 2500)
+    })
+
+    test('an aborted acquire rejects with the signal reason', async ({ assert }) => {
+      const locks = factory()
+      await locks.createLock('order.16', '10s').acquire()
+      const controller = new AbortController()
+      const reason = new Error('client went away')
+      setTimeout(() => controller.abort(reason), 100)
+      await assert.rejects(
+        () =>
+          locks.createLock('order.16').acquire({ signal: controller.signal, retry: { delay: 20 } }),
+        'client went away'
+      )
+    })
+
+    test('run returns the result and releases, also when the callback throws', async ({
+      assert,
+    }) => {
+      const locks = factory()
+      const lock = locks.createLock('order.17', '10s')
+
+      const [ran, result] = await lock.run(async ({ fencingToken }) => {
+        assert.isTrue(await lock.isOwned())
+        if (fencing) assert.isNumber(fencingToken)
+        return 42
+      })
+      assert.deepEqual([ran, result], [true, 42])
+      assert.isFalse(await lock.isLocked())
+
+      await assert.rejects(
+        () =>
+          lock.run(() => {
+            throw new Error('boom')
+          }),
+        'boom'
+      )
+      assert.isFalse(await lock.isLocked())
+    })
+
+    test('run reports [false, null] when the lock is held', async ({ assert }) => {
+      const locks = factory()
+      await locks.createLock('order.18', '10s').acquire()
+      let called = false
+      const outcome = await locks.createLock('order.18').runImmediately(() => (called = true))
+      assert.deepEqual(outcome, [false, null])
+      assert.isFalse(called)
+    })
+
+    test('run keeps the result when the lock expired before release, and reports the loss', async ({
+      assert,
+    }) => {
+      const emitter = new RecordingEmitter()
+      const locks = factory({ emitter })
+      const lock = locks.createLock('order.19', 100)
+      const [ran, result] = await lock.run(async () => {
+        await sleep(250)
+        await locks.createLock('order.19', '10s').acquire()
+        return 'done'
+      })
+      assert.deepEqual([ran, result], [true, 'done'])
+      assert.includeMembers(emitter.names(), ['lock:acquired', 'lock:lost'])
+    })
+
+    test('many contenders never overlap and are all served', async ({ assert }) => {
+      const locks = factory()
+      let inside = 0
+      let overlaps = 0
+      let sections = 0
+      await Promise.all(
+        Array.from({ length: 12 }, async () => {
+          for (let round = 0; round < 5; round++) {
+            const [ran] = await locks.createLock('order.20', '10s').run(
+              async () => {
+                if (++inside > 1) overlaps++
+                await sleep(1)
+                sections++
+                inside--
+              },
+              { retry: { delay: 15, timeout: '12s' } }
+            )
+            assert.isTrue(ran)
+          }
+        })
+      )
+      assert.equal(overlaps, 0)
+      assert.equal(sections, 60)
+    }).timeout(30_000)
+  })
+}
