@@ -1,0 +1,278 @@
+import { test } from '@japa/runner'
+import { errors, LockFactory } from '../index.ts'
+import { MemoryStore } from '../src/stores/memory.ts'
+import type { LockLogger } from '../src/types.ts'
+import { sleep } from '../src/wait.ts'
+import { RecordingEmitter } from './helpers/recording_emitter.ts'
+
+/**
+ * The memory store, counting the acquire attempts that reach it
+ */
+class CountingMemoryStore extends MemoryStore {
+  saves = 0
+  async save(key: string, owner: string, ttl: number | null) {
+    this.saves++
+    return super.save(key, owner, ttl)
+  }
+}
+
+/**
+ * A store whose backend is down: every call fails like a refused connection
+ */
+class UnreachableStore extends MemoryStore {
+  #fail(): never {
+    throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' })
+  }
+  async save(): Promise<never> {
+    this.#fail()
+  }
+  async delete(): Promise<never> {
+    this.#fail()
+  }
+  async extend(): Promise<never> {
+    this.#fail()
+  }
+  async exists(): Promise<never> {
+    this.#fail()
+  }
+}
+
+class RecordingLogger implements LockLogger {
+  warnings: unknown[] = []
+  debug() {}
+  warn(obj: unknown, msg?: string) {
+    this.warnings.push({ obj, msg })
+  }
+}
+
+const timers = () => process.getActiveResourcesInfo().filter((name) => name === 'Timeout').length
+
+test.group('Lock | input validation', () => {
+  test('rejects the key {$self}')
+    .with(['', 42, null, undefined, { toString: () => 'x' }, 'x'.repeat(1025), 'é'.repeat(513)])
+    .run(({ assert }, key) => {
+      const locks = new LockFactory(new MemoryStore())
+      assert.throws(() => locks.createLock(key as any), errors.E_INVALID_LOCK_KEY as any)
+    })
+
+  test('accepts a key of exactly 1024 bytes', async ({ assert }) => {
+    const locks = new LockFactory(new MemoryStore())
+    assert.isTrue(await locks.createLock('k'.repeat(1024)).acquireImmediately())
+  })
+
+  test('rejects bad ttls and extend durations with E_INVALID_DURATION', async ({ assert }) => {
+    const locks = new LockFactory(new MemoryStore())
+    assert.throws(() => locks.createLock('a', -1), errors.E_INVALID_DURATION as any)
+    assert.throws(() => locks.createLock('a', 'tomorrow'), /Invalid ttl "tomorrow"/)
+    const lock = locks.createLock('a')
+    await lock.acquire()
+    await assert.rejects(() => lock.extend('later'), errors.E_INVALID_DURATION as any)
+    assert.isTrue(await lock.isOwned())
+  })
+
+  test('rejects bad retry options of one acquire call', async ({ assert }) => {
+    const lock = new LockFactory(new MemoryStore()).createLock('a')
+    await assert.rejects(() => lock.acquire({ retry: { delay: 'often' } }), errors.E_INVALID_DURATION as any)
+    await assert.rejects(() => lock.acquire({ retry: { attempts: 1.5 } }), /retry.attempts/)
+    assert.isFalse(await lock.isLocked())
+  })
+
+  test('restoreLock rejects {$self}')
+    .with([
+      null,
+      'lock',
+      42,
+      {},
+      { key: 'a' },
+      { key: 'a', owner: '', ttl: null, expirationTime: null },
+      { key: 'a', owner: 'o', ttl: 'soon', expirationTime: null },
+      { key: 'a', owner: 'o', ttl: null, expirationTime: -3 },
+      { key: 'a', owner: 'o', ttl: null, expirationTime: null, fencingToken: 'x' },
+      { key: '', owner: 'o', ttl: null, expirationTime: null },
+    ])
+    .run(({ assert }, garbage) => {
+      const locks = new LockFactory(new MemoryStore())
+      assert.throws(() => locks.restoreLock(garbage as any), /Cannot restore lock|Invalid lock key/)
+    })
+})
+
+test.group('Lock | acquire', () => {
+  test('retry.attempts 0 and 1 both mean exactly one try', async ({ assert }) => {
+    const store = new CountingMemoryStore()
+    const locks = new LockFactory(store)
+    await locks.createLock('a').acquire()
+    store.saves = 0
+
+    assert.isFalse(await locks.createLock('a').acquire({ retry: { attempts: 0 } }))
+    assert.equal(store.saves, 1)
+    assert.isFalse(await locks.createLock('a').acquire({ retry: { attempts: 1 } }))
+    assert.equal(store.saves, 2)
+    assert.isFalse(await locks.createLock('a').acquire({ retry: { attempts: 4, delay: 1 } }))
+    assert.equal(store.saves, 6)
+  })
+
+  test('config-level retry applies when a call gives none', async ({ assert }) => {
+    const store = new CountingMemoryStore()
+    const locks = new LockFactory(store, { retry: { attempts: 3, delay: 1 } })
+    await locks.createLock('a').acquire()
+    store.saves = 0
+    assert.isFalse(await locks.createLock('a').acquire())
+    assert.equal(store.saves, 3)
+  })
+
+  test('a backend failure is E_LOCK_STORAGE_ERROR with the cause, and lock:failed', async ({ assert }) => {
+    const emitter = new RecordingEmitter()
+    const lock = new LockFactory(new UnreachableStore(), { emitter }).createLock('a')
+    try {
+      await lock.acquire({ retry: { timeout: '1s' } })
+      assert.fail('acquire should fail')
+    } catch (error) {
+      assert.instanceOf(error, errors.E_LOCK_STORAGE_ERROR)
+      assert.equal((error as any).code, 'E_LOCK_STORAGE_ERROR')
+      assert.equal((error as any).status, 503)
+      assert.equal(((error as Error).cause as any).code, 'ECONNREFUSED')
+    }
+    assert.deepEqual(emitter.names(), ['lock:failed'])
+    assert.equal((emitter.events[0].data as any).reason, 'error')
+    await assert.rejects(() => lock.release(), errors.E_LOCK_STORAGE_ERROR as any)
+    await assert.rejects(() => lock.extend('1s'), errors.E_LOCK_STORAGE_ERROR as any)
+    await assert.rejects(() => lock.isLocked(), errors.E_LOCK_STORAGE_ERROR as any)
+  })
+})
+
+test.group('Memory store | contention', () => {
+  test('32 workers on one key: thousands of critical sections, 0 overlaps', async ({ assert }) => {
+    const locks = new LockFactory(new MemoryStore(), { retry: { delay: 5 } })
+    let inside = 0
+    let overlaps = 0
+    let sections = 0
+    const perWorker = new Array(32).fill(0)
+
+    await Promise.all(
+      perWorker.map(async (_, worker) => {
+        for (let round = 0; round < 100; round++) {
+          await locks.createLock('hot', '5s').run(async () => {
+            if (++inside > 1) overlaps++
+            if (round % 3 === 0) await sleep(0)
+            else await Promise.resolve()
+            sections++
+            perWorker[worker]++
+            inside--
+          })
+        }
+      })
+    )
+    assert.equal(overlaps, 0)
+    assert.equal(sections, 3200)
+    assert.isTrue(perWorker.every((count) => count === 100))
+  }).timeout(60_000)
+
+  test('waiters are woken one by one in arrival order, without polling', async ({ assert }) => {
+    const store = new CountingMemoryStore()
+    const locks = new LockFactory(store, { retry: { delay: '30s', timeout: '60s' } })
+    const holder = locks.createLock('line')
+    await holder.acquire()
+
+    const order: number[] = []
+    const waiters = [0, 1, 2, 3, 4, 5].map(async (index) => {
+      await sleep(index * 10)
+      await locks.createLock('line').run(async () => {
+        order.push(index)
+        await sleep(5)
+      })
+    })
+    await sleep(100)
+    store.saves = 0
+    await holder.release()
+    await Promise.all(waiters)
+
+    assert.deepEqual(order, [0, 1, 2, 3, 4, 5])
+    /**
+     * One try per waiter after being woken: nobody polled (the 30 s delay
+     * would have made this test time out)
+     */
+    assert.isAtMost(store.saves, 6 + 2)
+    assert.deepEqual(store.size, { locks: 0, waiting: 0 })
+  })
+
+  test('memory stays bounded for locks that expire without release', async ({ assert }) => {
+    const store = new MemoryStore()
+    const locks = new LockFactory(store)
+    for (let index = 0; index < 5000; index++) await locks.createLock(`burst.${index}`, 1).acquire()
+    await sleep(10)
+    for (let index = 0; index < 5000; index++) await locks.createLock(`next.${index}`, 1).acquire()
+    assert.isBelow(store.size.locks, 8000)
+  })
+
+  test('a waiter that gives up leaves the line', async ({ assert }) => {
+    const store = new MemoryStore()
+    const locks = new LockFactory(store)
+    await locks.createLock('busy').acquire()
+    const results = await Promise.all(
+      [1, 2, 3].map(() => locks.createLock('busy').acquire({ retry: { timeout: 100, delay: 1000 } }))
+    )
+    assert.deepEqual(results, [false, false, false])
+    assert.equal(store.size.waiting, 0)
+  })
+})
+
+test.group('Lock | run and the watchdog', () => {
+  test('autoExtend keeps a 300 ms lock alive through 1.5 s of work, then leaves no timer', async ({
+    assert,
+  }) => {
+    const emitter = new RecordingEmitter()
+    const locks = new LockFactory(new MemoryStore(), { emitter })
+    const before = timers()
+    const [ran, result] = await locks.createLock('long', 300).run(
+      async ({ signal }) => {
+        for (let step = 0; step < 15; step++) {
+          await sleep(100)
+          assert.isFalse(await locks.createLock('long').acquireImmediately())
+        }
+        return signal.aborted
+      },
+      { autoExtend: true }
+    )
+    assert.deepEqual([ran, result], [true, false])
+    assert.isAtLeast(emitter.names().filter((name) => name === 'lock:extended').length, 3)
+    assert.isTrue(await locks.createLock('long').acquireImmediately())
+    assert.equal(timers(), before)
+  })
+
+  test('a lost lock aborts the signal with E_LOCK_LOST and is not released', async ({ assert }) => {
+    const emitter = new RecordingEmitter()
+    const locks = new LockFactory(new MemoryStore(), { emitter })
+    const thief = locks.createLock('stolen', '10s')
+    let reason: unknown
+
+    const [ran] = await locks.createLock('stolen', 300).run(
+      async ({ signal }) => {
+        await locks.createLock('stolen').forceRelease()
+        await thief.acquire()
+        await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))
+        reason = signal.reason
+      },
+      { autoExtend: true }
+    )
+    assert.isTrue(ran)
+    assert.instanceOf(reason, errors.E_LOCK_LOST)
+    assert.include(emitter.names(), 'lock:lost')
+    assert.isTrue(await thief.isOwned())
+  })
+
+  test('a failed release after run is logged, the result is kept', async ({ assert }) => {
+    const logger = new RecordingLogger()
+    const store = new MemoryStore()
+    const locks = new LockFactory(store, { logger })
+    const lock = locks.createLock('flaky', '5s')
+    const [ran, result] = await lock.run(async ({ fencingToken }) => {
+      assert.isNumber(fencingToken)
+      store.delete = async () => {
+        throw new Error('connection reset')
+      }
+      return 'kept'
+    })
+    assert.deepEqual([ran, result], [true, 'kept'])
+    assert.lengthOf(logger.warnings, 1)
+  })
+})
