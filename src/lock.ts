@@ -29,6 +29,7 @@ export class Lock {
   #expirationTime: number | null
   #fencingToken: number | null
   #acquired: boolean
+  #holderRemainingTime: number | null | undefined
 
   constructor(
     key: string,
@@ -113,6 +114,7 @@ export class Lock {
         return true
       }
 
+      this.#holderRemainingTime = result.retryAfter
       const now = Date.now()
       if (attempts >= maxAttempts || now >= deadline) {
         this.#failed(startedAt, attempts, attempts >= maxAttempts ? 'attempts' : 'timeout')
@@ -239,6 +241,15 @@ export class Lock {
    */
   isExpired(): boolean {
     return this.#expirationTime !== null && this.#expirationTime <= Date.now()
+  }
+
+  /**
+   * After a refused try: the ms the holder still had then, as the store
+   * told (`null`: it never expires, `undefined`: the store did not say).
+   * Lets callers answer with a `Retry-After`.
+   */
+  getHolderRemainingTime(): number | null | undefined {
+    return this.#holderRemainingTime
   }
 
   /**
@@ -374,12 +385,17 @@ export class Lock {
   }
 
   /**
-   * The payload is built only when someone listens, so events cost
-   * nothing otherwise
+   * Emits the event and writes it as a debug log. The payload is built
+   * only when someone listens or debug logs are on, so it costs nothing
+   * otherwise.
    */
   #emit<K extends keyof LockEvents>(event: K, payload: () => LockEvents[K]) {
-    const emitter = this.#options.emitter
-    if (!emitter || (emitter.hasListeners && !emitter.hasListeners(event))) return
-    emitter.emit(event, payload())
+    const { emitter, logger } = this.#options
+    const listened = emitter !== undefined && (!emitter.hasListeners || emitter.hasListeners(event))
+    const logged = logger?.isLevelEnabled?.('debug') ?? false
+    if (!listened && !logged) return
+    const data = payload()
+    if (logged) logger!.debug(data, event)
+    if (listened) emitter!.emit(event, data)
   }
 }

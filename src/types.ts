@@ -226,6 +226,7 @@ export interface LockEventEmitter {
 export interface LockLogger {
   debug(obj: unknown, msg?: string): void
   warn(obj: unknown, msg?: string): void
+  isLevelEnabled?(level: string): boolean
 }
 
 /**

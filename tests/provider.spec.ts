@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream'
 import { test } from '@japa/runner'
 import { defineConfig, errors, LockManager, stores } from '../index.ts'
 import { MemoryStore } from '../src/stores/memory.ts'
@@ -124,6 +125,34 @@ test.group('Provider', (group) => {
     )
     assert.containSubset(seen[0][1], { key: 'mail.1', store: 'memory', owner: lock.getOwner() })
     assert.containSubset(seen[1][1], { key: 'mail.1', attempts: 1, reason: 'attempts' })
+  })
+
+  test('writes debug logs through the app logger, tagged pkg adonis-lock', async ({ assert }) => {
+    const lines: any[] = []
+    const destination = new Writable({
+      write(chunk, _, done) {
+        lines.push(JSON.parse(chunk.toString()))
+        done()
+      },
+    })
+    const app = await setupApp({
+      rcFileContents: { providers: [() => import('../providers/lock_provider.ts')] },
+      config: {
+        logger: { default: 'app', loggers: { app: { enabled: true, level: 'debug', destination } } },
+        lock: defineConfig({ default: 'memory', stores: { memory: stores.memory() } }),
+      },
+    })
+    const manager = await app.container.make('lock.manager')
+    const lock = manager.createLock('audit.1')
+    await lock.acquire()
+    await lock.release()
+
+    const ours = lines.filter((line) => line.pkg === 'adonis-lock')
+    assert.deepEqual(
+      ours.map((line) => line.msg),
+      ['lock:acquired', 'lock:released']
+    )
+    assert.equal(ours[0].key, 'audit.1')
   })
 
   test('an unknown store is E_UNKNOWN_LOCK_STORE naming the configured ones', async ({ assert }) => {
