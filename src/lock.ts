@@ -29,6 +29,7 @@ export class Lock {
   #expirationTime: number | null
   #fencingToken: number | null
   #acquired: boolean
+  #watchdog?: { controller: AbortController; stop: () => void }
   #holderRemainingTime: number | null | undefined
 
   constructor(
@@ -63,6 +64,14 @@ export class Lock {
    */
   get fencingToken(): number | null {
     return this.#fencingToken
+  }
+
+  /**
+   * With `autoExtend`: aborted with E_LOCK_LOST once the watchdog finds
+   * the lock lost. Undefined otherwise.
+   */
+  get lostSignal(): AbortSignal | undefined {
+    return this.#watchdog?.controller.signal
   }
 
   getOwner(): string {
@@ -111,6 +120,7 @@ export class Lock {
       }
       if (result.acquired) {
         this.#acquiredWith(result, startedAt, attempts)
+        if (options.autoExtend) this.#startWatchdog()
         return true
       }
 
@@ -155,21 +165,24 @@ export class Lock {
     options: LockRunOptions = {}
   ): Promise<[true, T] | [false, null]> {
     if (!(await this.acquire(options))) return [false, null]
-    return this.#runHeld(callback, options.autoExtend ?? false)
+    return this.#runHeld(callback)
   }
 
   async runImmediately<T>(
     callback: (context: LockRunContext) => T | Promise<T>,
     options: Pick<LockRunOptions, 'autoExtend'> = {}
   ): Promise<[true, T] | [false, null]> {
-    if (!(await this.acquireImmediately())) return [false, null]
-    return this.#runHeld(callback, options.autoExtend ?? false)
+    if (!(await this.acquire({ retry: { attempts: 1 }, autoExtend: options.autoExtend }))) {
+      return [false, null]
+    }
+    return this.#runHeld(callback)
   }
 
   /**
    * Releases the lock when this owner holds it, else E_LOCK_NOT_OWNED
    */
   async release(): Promise<void> {
+    this.#stopWatchdog()
     try {
       await this.#store.delete(this.#storeKey, this.#owner)
     } catch (error) {
@@ -185,6 +198,7 @@ export class Lock {
    * Releases the lock whoever holds it
    */
   async forceRelease(): Promise<void> {
+    this.#stopWatchdog()
     try {
       await this.#store.forceDelete(this.#storeKey)
     } catch (error) {
@@ -304,19 +318,14 @@ export class Lock {
     }))
   }
 
-  async #runHeld<T>(
-    callback: (context: LockRunContext) => T | Promise<T>,
-    autoExtend: boolean
-  ): Promise<[true, T]> {
-    const controller = new AbortController()
-    const stopWatchdog =
-      autoExtend && this.#ttl !== null ? this.#startWatchdog(controller) : undefined
+  async #runHeld<T>(callback: (context: LockRunContext) => T | Promise<T>): Promise<[true, T]> {
+    const signal = this.#watchdog?.controller.signal ?? new AbortController().signal
     try {
-      const result = await callback({ signal: controller.signal, fencingToken: this.#fencingToken })
+      const result = await callback({ signal, fencingToken: this.#fencingToken })
       return [true, result]
     } finally {
-      stopWatchdog?.()
-      if (!controller.signal.aborted) await this.#releaseAfterRun()
+      this.#stopWatchdog()
+      if (!signal.aborted) await this.#releaseAfterRun()
     }
   }
 
@@ -341,11 +350,14 @@ export class Lock {
 
   /**
    * Extends every ttl/3 until stopped. When an extension is refused, or
-   * the store stays down until the lock has expired, the signal aborts
+   * the store stays down until the lock has expired, `lostSignal` aborts
    * with E_LOCK_LOST.
    */
-  #startWatchdog(controller: AbortController): () => void {
-    const ttl = this.#ttl!
+  #startWatchdog() {
+    this.#stopWatchdog()
+    if (this.#ttl === null) return
+    const interval = Math.max(1, this.#ttl / 3)
+    const controller = new AbortController()
     let timer: NodeJS.Timeout | undefined
     let stopped = false
     const tick = async () => {
@@ -354,6 +366,7 @@ export class Lock {
       } catch (error) {
         if (stopped) return
         if (error instanceof E_LOCK_NOT_OWNED || this.isExpired()) {
+          stopped = true
           const reason = error instanceof Error ? error.message : String(error)
           this.#lost(reason)
           controller.abort(
@@ -362,13 +375,20 @@ export class Lock {
           return
         }
       }
-      if (!stopped) timer = setTimeout(tick, Math.max(1, ttl / 3))
+      if (!stopped) timer = setTimeout(tick, interval)
     }
-    timer = setTimeout(tick, Math.max(1, ttl / 3))
-    return () => {
-      stopped = true
-      clearTimeout(timer)
+    timer = setTimeout(tick, interval)
+    this.#watchdog = {
+      controller,
+      stop: () => {
+        stopped = true
+        clearTimeout(timer)
+      },
     }
+  }
+
+  #stopWatchdog() {
+    this.#watchdog?.stop()
   }
 
   #lost(reason: string) {

@@ -1,4 +1,5 @@
 import type { ConfigProvider } from '@adonisjs/core/types'
+import type { HttpContext } from '@adonisjs/core/http'
 import type { LockManager } from './lock_manager.ts'
 
 /**
@@ -116,14 +117,14 @@ export interface ResolvedRetryOptions {
 export interface LockAcquireOptions {
   retry?: RetryOptions
   signal?: AbortSignal
-}
-
-export interface LockRunOptions extends LockAcquireOptions {
   /**
-   * Keep extending the lock every ttl/3 while the callback runs
+   * Keep extending the lock every ttl/3 until it is released; when it is
+   * lost, `lock.lostSignal` (and the `run()` callback's signal) aborts
    */
   autoExtend?: boolean
 }
+
+export type LockRunOptions = LockAcquireOptions
 
 /**
  * Handed to `run()` callbacks
@@ -246,6 +247,43 @@ export interface LockService extends LockManager<
     ? LockStoresList
     : Record<string, StoreFactory>
 > {}
+
+/**
+ * Options of the `lock` HTTP middleware: `middleware.lock({ ... })`
+ */
+export interface LockMiddlewareOptions {
+  /**
+   * Expiry of the lock, in case the process dies mid-request. Longer
+   * than the slowest request. Default: the config's `ttl` (or 30s).
+   */
+  ttl?: Duration
+  /**
+   * How long to wait for a duplicate to finish before answering 409.
+   * Default: 0, answer at once. Not used for Idempotency-Key requests.
+   */
+  wait?: Duration
+  /**
+   * `'request'` (default): identical requests of one user (or IP) on the
+   * route wait for each other. `'user'`: one request of a user at a time
+   * on the route (per route params), whatever the body and query.
+   */
+  scope?: 'request' | 'user'
+  /**
+   * A key of your own, used as-is as the lock key (share it with
+   * `locks.createLock()` elsewhere). `null` skips the lock for this
+   * request; `undefined` keeps the default key.
+   */
+  key?: (ctx: HttpContext) => string | null | undefined | Promise<string | null | undefined>
+  /**
+   * Store of `config/lock.ts`; the default store otherwise
+   */
+  store?: [keyof LockStoresList] extends [never] ? string : keyof LockStoresList & string
+  /**
+   * `Idempotency-Key` header handling: `'required'` answers 400 without
+   * it, `'optional'` falls back to the duplicate guard without it
+   */
+  idempotency?: 'required' | 'optional'
+}
 
 declare module '@adonisjs/core/types' {
   interface EventsList extends LockEvents {}

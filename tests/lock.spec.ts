@@ -260,6 +260,32 @@ test.group('Lock | run and the watchdog', () => {
     assert.isTrue(await thief.isOwned())
   })
 
+  test('acquire with autoExtend keeps the lock until release, then stops extending', async ({
+    assert,
+  }) => {
+    const locks = new LockFactory(new MemoryStore())
+    const before = timers()
+    const lock = locks.createLock('manual', 300)
+    assert.isTrue(await lock.acquire({ autoExtend: true }))
+    await sleep(1000)
+    assert.isTrue(await lock.isOwned())
+    assert.isFalse(lock.lostSignal!.aborted)
+    await lock.release()
+    assert.equal(timers(), before)
+    assert.isTrue(await locks.createLock('manual').acquireImmediately())
+  })
+
+  test('lostSignal aborts when an auto-extended lock is taken over', async ({ assert }) => {
+    const locks = new LockFactory(new MemoryStore())
+    const lock = locks.createLock('taken', 300)
+    await lock.acquire({ autoExtend: true })
+    await locks.createLock('taken').forceRelease()
+    await locks.createLock('taken', '10s').acquire()
+    await new Promise((resolve) => lock.lostSignal!.addEventListener('abort', resolve, { once: true }))
+    assert.instanceOf(lock.lostSignal!.reason, errors.E_LOCK_LOST)
+    await assert.rejects(() => lock.release(), errors.E_LOCK_NOT_OWNED as any)
+  })
+
   test('a failed release after run is logged, the result is kept', async ({ assert }) => {
     const logger = new RecordingLogger()
     const store = new MemoryStore()
