@@ -1,4 +1,5 @@
 import { Exception } from '@adonisjs/core/exceptions'
+import type { HttpContext } from '@adonisjs/core/http'
 
 /**
  * Release or extend of a lock this owner does not hold (anymore)
@@ -25,6 +26,16 @@ export const E_LOCK_TIMEOUT = class LockTimeoutException extends Exception {
   static status = 409
   static code = 'E_LOCK_TIMEOUT'
   static message = 'Timed out while waiting for the lock'
+
+  /**
+   * Seconds after which trying again makes sense, sent as `Retry-After`
+   */
+  retryAfter?: number
+
+  handle(error: this, ctx: HttpContext) {
+    if (error.retryAfter !== undefined) ctx.response.header('Retry-After', error.retryAfter)
+    return respond(error, ctx, error.retryAfter === undefined ? {} : { retryAfter: error.retryAfter })
+  }
 }
 
 /**
@@ -46,6 +57,14 @@ export const E_LOCK_STORAGE_ERROR = class LockStorageErrorException extends Exce
     if (error instanceof E_LOCK_STORAGE_ERROR || error instanceof E_LOCK_NOT_OWNED) return error
     const reason = error instanceof Error ? error.message : String(error)
     return new E_LOCK_STORAGE_ERROR(`${action}: ${reason}`, { cause: error })
+  }
+
+  /**
+   * The default JSON rendering drops the code, which tells clients this
+   * 503 is worth a retry
+   */
+  handle(error: this, ctx: HttpContext) {
+    return respond(error, ctx)
   }
 }
 
@@ -94,7 +113,74 @@ function describe(value: unknown): string {
 /**
  * `restoreLock()` given something else than `lock.serialize()` output
  */
+/**
+ * A semaphore limit that is not a positive integer
+ */
+export const E_INVALID_SEMAPHORE_LIMIT = class InvalidSemaphoreLimitException extends Exception {
+  static status = 500
+  static code = 'E_INVALID_SEMAPHORE_LIMIT'
+}
+
+/**
+ * `createSemaphore()` on a store that does not implement SemaphoreStore
+ */
+export const E_SEMAPHORE_NOT_SUPPORTED = class SemaphoreNotSupportedException extends Exception {
+  static status = 500
+  static code = 'E_SEMAPHORE_NOT_SUPPORTED'
+}
+
 export const E_INVALID_SERIALIZED_LOCK = class InvalidSerializedLockException extends Exception {
   static status = 500
   static code = 'E_INVALID_SERIALIZED_LOCK'
+}
+
+/**
+ * The lock middleware's idempotency mode got no `Idempotency-Key` header
+ * on a route that requires one
+ */
+export const E_IDEMPOTENCY_KEY_MISSING = class IdempotencyKeyMissingException extends Exception {
+  static status = 400
+  static code = 'E_IDEMPOTENCY_KEY_MISSING'
+  static message = 'This request requires an Idempotency-Key header'
+
+  handle(error: this, ctx: HttpContext) {
+    return respond(error, ctx)
+  }
+}
+
+/**
+ * An `Idempotency-Key` reused for a different request while the first
+ * one is still in flight
+ */
+export const E_IDEMPOTENCY_KEY_REUSED = class IdempotencyKeyReusedException extends Exception {
+  static status = 422
+  static code = 'E_IDEMPOTENCY_KEY_REUSED'
+  static message = 'This Idempotency-Key is in use for a different request payload'
+
+  handle(error: this, ctx: HttpContext) {
+    return respond(error, ctx)
+  }
+}
+
+/**
+ * Renders like the app's exception handler (JSON, JSON:API or HTML by the
+ * Accept header), keeping the error code its default JSON rendering drops
+ */
+function respond(error: Exception, ctx: HttpContext, meta: Record<string, unknown> = {}) {
+  const { request, response } = ctx
+  response.status(error.status)
+  switch (request.accepts(['html', 'application/vnd.api+json', 'json'])) {
+    case 'application/vnd.api+json':
+      return response.send({
+        errors: [{ code: error.code, title: error.message, status: error.status, meta }],
+      })
+    case 'json':
+      return response.send({ errors: [{ message: error.message, code: error.code, ...meta }] })
+    default:
+      return response.send(`<p> ${escapeHTML(error.message)} </p>`)
+  }
+}
+
+function escapeHTML(text: string): string {
+  return text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`)
 }

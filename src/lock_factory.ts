@@ -2,6 +2,7 @@ import { parseDuration } from './duration.ts'
 import { E_INVALID_LOCK_KEY, E_INVALID_SERIALIZED_LOCK } from './errors.ts'
 import { Lock } from './lock.ts'
 import { resolveLockOptions } from './options.ts'
+import { Semaphore } from './semaphore.ts'
 import type {
   Duration,
   LockFactoryOptions,
@@ -43,17 +44,42 @@ export class LockFactory {
   }
 
   /**
+   * A semaphore on `key`: up to `limit` owners hold it at once
+   */
+  createSemaphore(key: string, limit: number, ttl?: Duration | null): Semaphore {
+    validateKey(key)
+    return new Semaphore(
+      key,
+      this.store,
+      this.#options,
+      ttl === undefined ? this.#options.ttl : parseDuration(ttl, 'ttl'),
+      limit
+    )
+  }
+
+  /**
    * A lock from `lock.serialize()`, possibly made in another process:
    * same key, same owner
    */
   restoreLock(serialized: SerializedLock): Lock {
     assertSerializedLock(serialized)
     validateKey(serialized.key)
-    return new Lock(serialized.key, this.store, this.#options, serialized.ttl, {
+    const restored = {
       owner: serialized.owner,
       expirationTime: serialized.expirationTime,
       fencingToken: serialized.fencingToken ?? null,
-    })
+    }
+    if (serialized.limit !== undefined) {
+      return new Semaphore(
+        serialized.key,
+        this.store,
+        this.#options,
+        serialized.ttl,
+        serialized.limit,
+        restored
+      )
+    }
+    return new Lock(serialized.key, this.store, this.#options, serialized.ttl, restored)
   }
 }
 

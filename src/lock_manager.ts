@@ -1,5 +1,6 @@
 import { E_UNKNOWN_LOCK_STORE } from './errors.ts'
 import type { Lock } from './lock.ts'
+import type { Semaphore } from './semaphore.ts'
 import { LockFactory } from './lock_factory.ts'
 import { resolveLockOptions } from './options.ts'
 import type {
@@ -67,6 +68,13 @@ export class LockManager<
 
   createLock(key: string, ttl?: Duration | null): Lock {
     return this.use().createLock(key, ttl)
+  }
+
+  /**
+   * A semaphore on the default store: up to `limit` owners at once
+   */
+  createSemaphore(key: string, limit: number, ttl?: Duration | null): Semaphore {
+    return this.use().createSemaphore(key, limit, ttl)
   }
 
   /**

@@ -76,6 +76,22 @@ export interface LockStore {
 }
 
 /**
+ * What a store implements to back semaphores: up to `limit` owners hold
+ * a key at once. Same contract as the lock methods otherwise; release of
+ * a slot must wake a waiter of that key like a lock release does.
+ */
+export interface SemaphoreStore {
+  saveSlot(key: string, owner: string, limit: number, ttl: number | null): Promise<boolean | AcquireResult>
+  deleteSlot(key: string, owner: string): Promise<void>
+  forceDeleteSlots(key: string): Promise<void>
+  extendSlot(key: string, owner: string, duration: number): Promise<void>
+  /**
+   * Owners holding an unexpired slot
+   */
+  slotOwners(key: string): Promise<string[]>
+}
+
+/**
  * Builds a store. The `name` is the store's key in `config/lock.ts`.
  */
 export interface StoreFactory {
@@ -171,6 +187,10 @@ export interface SerializedLock {
   expirationTime: number | null
   store: string
   fencingToken: number | null
+  /**
+   * Set for semaphores: how many owners may hold the key at once
+   */
+  limit?: number
 }
 
 export interface LockConfig<KnownStores extends Record<string, StoreEntry>> {

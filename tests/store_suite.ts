@@ -26,6 +26,10 @@ export interface StoreSuiteOptions {
    * The store hands out fencing tokens
    */
   fencing?: boolean
+  /**
+   * The store implements SemaphoreStore
+   */
+  semaphores?: boolean
 }
 
 /**
@@ -37,7 +41,7 @@ export interface StoreSuiteOptions {
  * ```
  */
 export function registerStoreSuite(name: string, options: StoreSuiteOptions) {
-  const { fencing = true, wakesOnRelease = true } = options
+  const { fencing = true, wakesOnRelease = true, semaphores = true } = options
   const skipReason = typeof options.skip === 'string' ? options.skip : `${name} is not available`
 
   test.group(`${name} | store conformance`, (group) => {
@@ -347,5 +351,112 @@ export function registerStoreSuite(name: string, options: StoreSuiteOptions) {
       assert.equal(overlaps, 0)
       assert.equal(sections, 60)
     }).timeout(30_000)
+  })
+  test.group(`${name} | semaphore conformance`, (group) => {
+    let store: LockStore | undefined
+    let prefix: string
+
+    group.tap((t) => {
+      t.skip(Boolean(options.skip) || !semaphores, options.skip ? skipReason : 'no semaphores')
+      t.timeout(20_000)
+    })
+    group.each.setup(async () => {
+      prefix = `suite:${process.pid}:${Math.random().toString(36).slice(2, 10)}`
+      store = await options.createStore()
+      return async () => {
+        if (store) await (options.closeStore ? options.closeStore(store) : store.close?.())
+        store = undefined
+      }
+    })
+
+    const factory = () => new LockFactory(store!, { prefix, storeName: 'suite' })
+
+    test('admits up to limit owners, then refuses until a slot is released', async ({ assert }) => {
+      const locks = factory()
+      const holders = [1, 2, 3].map(() => locks.createSemaphore('pool', 3, '10s'))
+      for (const holder of holders) assert.isTrue(await holder.acquireImmediately())
+      const fourth = locks.createSemaphore('pool', 3, '10s')
+      assert.isFalse(await fourth.acquireImmediately())
+      assert.isTrue(await fourth.isFull())
+      assert.isTrue(await fourth.isLocked())
+      assert.isFalse(await fourth.isOwned())
+      assert.isTrue(await holders[1].isOwned())
+
+      await holders[1].release()
+      assert.isFalse(await fourth.isFull())
+      assert.isTrue(await fourth.acquireImmediately())
+      await assert.rejects(() => holders[1].release(), E_LOCK_NOT_OWNED as any)
+    })
+
+    test('slots expire, extend, and a non-owner cannot release', async ({ assert }) => {
+      const locks = factory()
+      const short = locks.createSemaphore('slots', 1, 150)
+      const other = locks.createSemaphore('slots', 1, '10s')
+      await short.acquire()
+      await assert.rejects(() => other.release(), E_LOCK_NOT_OWNED as any)
+      await assert.rejects(() => other.extend(), E_LOCK_NOT_OWNED as any)
+      await short.extend(400)
+      await sleep(250)
+      assert.isFalse(await other.acquireImmediately())
+      await sleep(300)
+      assert.isTrue(await other.acquireImmediately())
+      await assert.rejects(() => short.release(), E_LOCK_NOT_OWNED as any)
+    })
+
+    test('forceRelease frees every slot; serialize keeps the limit', async ({ assert }) => {
+      const locks = factory()
+      const first = locks.createSemaphore('force', 2, '10s')
+      await first.acquire()
+      await locks.createSemaphore('force', 2, '10s').acquire()
+
+      const restored = locks.restoreLock(JSON.parse(JSON.stringify(first.serialize())))
+      assert.equal((restored as any).limit, 2)
+      assert.isTrue(await restored.isOwned())
+
+      await locks.createSemaphore('force', 2).forceRelease()
+      assert.isFalse(await first.isLocked())
+    })
+
+    test('a waiter gets a slot once a holder releases it', async ({ assert }) => {
+      const locks = factory()
+      const holder = locks.createSemaphore('wake', 1, '10s')
+      await holder.acquire()
+      const waiting = locks
+        .createSemaphore('wake', 1, '10s')
+        .acquire({ retry: { delay: wakesOnRelease ? 5000 : 50, timeout: '8s' } })
+      await sleep(100)
+      const releasedAt = Date.now()
+      await holder.release()
+      assert.isTrue(await waiting)
+      if (wakesOnRelease) assert.isBelow(Date.now() - releasedAt, 2500)
+    })
+
+    test('many contenders: never more than limit holders at once, all served', async ({
+      assert,
+    }) => {
+      const locks = factory()
+      let inside = 0
+      let peak = 0
+      let sections = 0
+      await Promise.all(
+        Array.from({ length: 10 }, async () => {
+          for (let round = 0; round < 4; round++) {
+            const [ran] = await locks.createSemaphore('crowd', 3, '10s').run(
+              async () => {
+                peak = Math.max(peak, ++inside)
+                await sleep(5)
+                sections++
+                inside--
+              },
+              { retry: { delay: 15, timeout: '15s' } }
+            )
+            assert.isTrue(ran)
+          }
+        })
+      )
+      assert.isAtMost(peak, 3)
+      assert.equal(peak, 3)
+      assert.equal(sections, 40)
+    }).timeout(40_000)
   })
 }

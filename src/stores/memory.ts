@@ -1,11 +1,20 @@
 import { Mutex } from 'async-mutex'
 import { E_LOCK_NOT_OWNED } from '../errors.ts'
 import { settleWithin } from '../wait.ts'
-import type { AcquireResult, LockStore } from '../types.ts'
+import type { AcquireResult, LockStore, SemaphoreStore } from '../types.ts'
 
 interface Holder {
   owner: string
   expiresAt: number | null
+}
+
+/**
+ * Slot holders of a semaphore (owner -> expiry), and the limit it was
+ * last acquired with
+ */
+interface HeldSlots {
+  limit: number
+  slots: Map<string, number | null>
 }
 
 /**
@@ -22,8 +31,9 @@ interface WaitLine {
 /**
  * Locks held in this process' memory. Not shared between processes.
  */
-export class MemoryStore implements LockStore {
+export class MemoryStore implements LockStore, SemaphoreStore {
   #holders = new Map<string, Holder>()
+  #semaphores = new Map<string, HeldSlots>()
   #lines = new Map<string, WaitLine>()
 
   /**
@@ -110,7 +120,7 @@ export class MemoryStore implements LockStore {
       /**
        * Released while we stood in line: no need to wait for the next one
        */
-      if (this.#current(key) === undefined) return
+      if (this.#isFree(key)) return
       line.release ??= Promise.withResolvers<void>()
       await settleWithin(line.release.promise, deadline - Date.now(), signal)
     } finally {
@@ -120,6 +130,76 @@ export class MemoryStore implements LockStore {
        */
       setImmediate(unlock)
     }
+  }
+
+  async saveSlot(
+    key: string,
+    owner: string,
+    limit: number,
+    ttl: number | null
+  ): Promise<AcquireResult> {
+    const now = Date.now()
+    const semaphore = this.#liveSemaphore(key, now)
+    const expiresAt = ttl === null ? null : now + ttl
+    if (!semaphore) {
+      this.#semaphores.set(key, { limit, slots: new Map([[owner, expiresAt]]) })
+      if (this.#semaphores.size > this.#sweptAt) this.#sweep(now)
+      return { acquired: true, fencingToken: ++this.#fencing }
+    }
+    semaphore.limit = limit
+    if (semaphore.slots.size >= limit || semaphore.slots.has(owner)) {
+      let retryAfter: number | null = null
+      for (const slotExpiry of semaphore.slots.values()) {
+        if (slotExpiry !== null) retryAfter = Math.min(retryAfter ?? Infinity, slotExpiry - now)
+      }
+      return { acquired: false, retryAfter }
+    }
+    semaphore.slots.set(owner, expiresAt)
+    return { acquired: true, fencingToken: ++this.#fencing }
+  }
+
+  async deleteSlot(key: string, owner: string): Promise<void> {
+    const semaphore = this.#liveSemaphore(key, Date.now())
+    if (!semaphore?.slots.delete(owner)) throw new E_LOCK_NOT_OWNED()
+    if (semaphore.slots.size === 0) this.#semaphores.delete(key)
+    this.#wakeOne(key)
+  }
+
+  async forceDeleteSlots(key: string): Promise<void> {
+    this.#semaphores.delete(key)
+    this.#wakeOne(key)
+  }
+
+  async extendSlot(key: string, owner: string, duration: number): Promise<void> {
+    const semaphore = this.#liveSemaphore(key, Date.now())
+    if (!semaphore?.slots.has(owner)) throw new E_LOCK_NOT_OWNED()
+    semaphore.slots.set(owner, Date.now() + duration)
+  }
+
+  async slotOwners(key: string): Promise<string[]> {
+    return [...(this.#liveSemaphore(key, Date.now())?.slots.keys() ?? [])]
+  }
+
+  /**
+   * A semaphore with its expired slots dropped
+   */
+  #liveSemaphore(key: string, now: number): HeldSlots | undefined {
+    const semaphore = this.#semaphores.get(key)
+    if (!semaphore) return undefined
+    for (const [owner, expiresAt] of semaphore.slots) {
+      if (expiresAt !== null && expiresAt <= now) semaphore.slots.delete(owner)
+    }
+    return semaphore
+  }
+
+  /**
+   * Whether a new owner could take the key now, as a lock or a semaphore
+   */
+  #isFree(key: string): boolean {
+    const semaphore = this.#liveSemaphore(key, Date.now())
+    return (
+      this.#current(key) === undefined && (!semaphore || semaphore.slots.size < semaphore.limit)
+    )
   }
 
   /**
@@ -153,6 +233,9 @@ export class MemoryStore implements LockStore {
     for (const [key, holder] of this.#holders) {
       if (this.#isExpired(holder, now)) this.#holders.delete(key)
     }
-    this.#sweptAt = Math.max(1024, this.#holders.size * 2)
+    for (const key of this.#semaphores.keys()) {
+      if (this.#liveSemaphore(key, now)!.slots.size === 0) this.#semaphores.delete(key)
+    }
+    this.#sweptAt = Math.max(1024, (this.#holders.size + this.#semaphores.size) * 2)
   }
 }

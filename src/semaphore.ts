@@ -1,0 +1,125 @@
+import {
+  E_INVALID_SEMAPHORE_LIMIT,
+  E_LOCK_STORAGE_ERROR,
+  E_SEMAPHORE_NOT_SUPPORTED,
+} from './errors.ts'
+import { Lock } from './lock.ts'
+import type {
+  AcquireResult,
+  LockStore,
+  ResolvedLockOptions,
+  SemaphoreStore,
+  SerializedLock,
+} from './types.ts'
+
+/**
+ * Presents a store's semaphore slots as a lock store, so a semaphore
+ * waits, runs, extends and is watched exactly like a lock
+ */
+class SemaphoreSlots implements LockStore {
+  #store: LockStore & SemaphoreStore
+  #limit: number
+  waitForRelease?: LockStore['waitForRelease']
+
+  constructor(store: LockStore & SemaphoreStore, limit: number) {
+    this.#store = store
+    this.#limit = limit
+    if (store.waitForRelease) this.waitForRelease = store.waitForRelease.bind(store)
+  }
+
+  save(key: string, owner: string, ttl: number | null): Promise<boolean | AcquireResult> {
+    return this.#store.saveSlot(key, owner, this.#limit, ttl)
+  }
+
+  delete(key: string, owner: string): Promise<void> {
+    return this.#store.deleteSlot(key, owner)
+  }
+
+  forceDelete(key: string): Promise<void> {
+    return this.#store.forceDeleteSlots(key)
+  }
+
+  extend(key: string, owner: string, duration: number): Promise<void> {
+    return this.#store.extendSlot(key, owner, duration)
+  }
+
+  async exists(key: string): Promise<boolean> {
+    return (await this.#store.slotOwners(key)).length > 0
+  }
+
+  async owner(key: string): Promise<string | null> {
+    return (await this.#store.slotOwners(key))[0] ?? null
+  }
+
+  slotOwners(key: string): Promise<string[]> {
+    return this.#store.slotOwners(key)
+  }
+}
+
+/**
+ * A lock that up to `limit` owners hold at once. Same API as Lock;
+ * `isLocked()` tells whether anyone holds a slot, `isFull()` whether a
+ * new owner would have to wait.
+ */
+export class Semaphore extends Lock {
+  readonly limit: number
+  #slots: SemaphoreSlots
+
+  constructor(
+    key: string,
+    store: LockStore,
+    options: ResolvedLockOptions,
+    ttl: number | null,
+    limit: unknown,
+    restored?: ConstructorParameters<typeof Lock>[4]
+  ) {
+    if (!Number.isSafeInteger(limit) || (limit as number) < 1) {
+      throw new E_INVALID_SEMAPHORE_LIMIT(
+        `Invalid semaphore limit ${JSON.stringify(limit) ?? String(limit)}: expected a positive integer`
+      )
+    }
+    if (!supportsSemaphores(store)) {
+      throw new E_SEMAPHORE_NOT_SUPPORTED(
+        `The "${options.storeName}" lock store does not implement semaphores (saveSlot, deleteSlot, ...)`
+      )
+    }
+    const slots = new SemaphoreSlots(store, limit as number)
+    super(key, slots, options, ttl, restored)
+    this.limit = limit as number
+    this.#slots = slots
+  }
+
+  async isOwned(): Promise<boolean> {
+    return (await this.#owners()).includes(this.getOwner())
+  }
+
+  /**
+   * Whether all `limit` slots are taken
+   */
+  async isFull(): Promise<boolean> {
+    return (await this.#owners()).length >= this.limit
+  }
+
+  async #owners(): Promise<string[]> {
+    try {
+      return await this.#slots.slotOwners(this.storeKey)
+    } catch (error) {
+      throw E_LOCK_STORAGE_ERROR.wrap(error, `check "${this.key}"`)
+    }
+  }
+
+  serialize(): SerializedLock {
+    return { ...super.serialize(), limit: this.limit }
+  }
+}
+
+export function supportsSemaphores(store: LockStore): store is LockStore & SemaphoreStore {
+  const candidate = store as Partial<SemaphoreStore>
+  return (
+    typeof candidate.saveSlot === 'function' &&
+    typeof candidate.deleteSlot === 'function' &&
+    typeof candidate.forceDeleteSlots === 'function' &&
+    typeof candidate.extendSlot === 'function' &&
+    typeof candidate.slotOwners === 'function'
+  )
+}
