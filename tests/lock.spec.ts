@@ -55,6 +55,31 @@ test.group('Lock | input validation', () => {
       assert.throws(() => locks.createLock(key as any), errors.E_INVALID_LOCK_KEY as any)
     })
 
+  test('rejects the semaphore limit {$self}')
+    .with([0, -1, 1.5, '3', null, Number.NaN])
+    .run(({ assert }, limit) => {
+      const locks = new LockFactory(new MemoryStore())
+      assert.throws(
+        () => locks.createSemaphore('pool', limit as any),
+        errors.E_INVALID_SEMAPHORE_LIMIT as any
+      )
+    })
+
+  test('a store without semaphore methods says so', ({ assert }) => {
+    const lockOnlyStore = {
+      save: async () => true,
+      delete: async () => {},
+      forceDelete: async () => {},
+      exists: async () => false,
+      extend: async () => {},
+    }
+    const locks = new LockFactory(lockOnlyStore, { storeName: 'custom' })
+    assert.throws(
+      () => locks.createSemaphore('pool', 2),
+      /"custom" lock store does not implement semaphores/
+    )
+  })
+
   test('accepts a key of exactly 1024 bytes', async ({ assert }) => {
     const locks = new LockFactory(new MemoryStore())
     assert.isTrue(await locks.createLock('k'.repeat(1024)).acquireImmediately())
@@ -72,7 +97,10 @@ test.group('Lock | input validation', () => {
 
   test('rejects bad retry options of one acquire call', async ({ assert }) => {
     const lock = new LockFactory(new MemoryStore()).createLock('a')
-    await assert.rejects(() => lock.acquire({ retry: { delay: 'often' } }), errors.E_INVALID_DURATION as any)
+    await assert.rejects(
+      () => lock.acquire({ retry: { delay: 'often' } }),
+      errors.E_INVALID_DURATION as any
+    )
     await assert.rejects(() => lock.acquire({ retry: { attempts: 1.5 } }), /retry.attempts/)
     assert.isFalse(await lock.isLocked())
   })
@@ -120,7 +148,9 @@ test.group('Lock | acquire', () => {
     assert.equal(store.saves, 3)
   })
 
-  test('a backend failure is E_LOCK_STORAGE_ERROR with the cause, and lock:failed', async ({ assert }) => {
+  test('a backend failure is E_LOCK_STORAGE_ERROR with the cause, and lock:failed', async ({
+    assert,
+  }) => {
     const emitter = new RecordingEmitter()
     const lock = new LockFactory(new UnreachableStore(), { emitter }).createLock('a')
     try {
@@ -209,7 +239,9 @@ test.group('Memory store | contention', () => {
     const locks = new LockFactory(store)
     await locks.createLock('busy').acquire()
     const results = await Promise.all(
-      [1, 2, 3].map(() => locks.createLock('busy').acquire({ retry: { timeout: 100, delay: 1000 } }))
+      [1, 2, 3].map(() =>
+        locks.createLock('busy').acquire({ retry: { timeout: 100, delay: 1000 } })
+      )
     )
     assert.deepEqual(results, [false, false, false])
     assert.equal(store.size.waiting, 0)
@@ -281,7 +313,9 @@ test.group('Lock | run and the watchdog', () => {
     await lock.acquire({ autoExtend: true })
     await locks.createLock('taken').forceRelease()
     await locks.createLock('taken', '10s').acquire()
-    await new Promise((resolve) => lock.lostSignal!.addEventListener('abort', resolve, { once: true }))
+    await new Promise((resolve) =>
+      lock.lostSignal!.addEventListener('abort', resolve, { once: true })
+    )
     assert.instanceOf(lock.lostSignal!.reason, errors.E_LOCK_LOST)
     await assert.rejects(() => lock.release(), errors.E_LOCK_NOT_OWNED as any)
   })
