@@ -34,7 +34,11 @@ export const E_LOCK_TIMEOUT = class LockTimeoutException extends Exception {
 
   handle(error: this, ctx: HttpContext) {
     if (error.retryAfter !== undefined) ctx.response.header('Retry-After', error.retryAfter)
-    return respond(error, ctx, error.retryAfter === undefined ? {} : { retryAfter: error.retryAfter })
+    return respond(
+      error,
+      ctx,
+      error.retryAfter === undefined ? {} : { retryAfter: error.retryAfter }
+    )
   }
 }
 

@@ -44,11 +44,13 @@ class SemaphoreSlots implements LockStore {
   }
 
   async exists(key: string): Promise<boolean> {
-    return (await this.#store.slotOwners(key)).length > 0
+    const owners = await this.#store.slotOwners(key)
+    return owners.length > 0
   }
 
   async owner(key: string): Promise<string | null> {
-    return (await this.#store.slotOwners(key))[0] ?? null
+    const owners = await this.#store.slotOwners(key)
+    return owners[0] ?? null
   }
 
   slotOwners(key: string): Promise<string[]> {
@@ -90,14 +92,16 @@ export class Semaphore extends Lock {
   }
 
   async isOwned(): Promise<boolean> {
-    return (await this.#owners()).includes(this.getOwner())
+    const owners = await this.#owners()
+    return owners.includes(this.getOwner())
   }
 
   /**
    * Whether all `limit` slots are taken
    */
   async isFull(): Promise<boolean> {
-    return (await this.#owners()).length >= this.limit
+    const owners = await this.#owners()
+    return owners.length >= this.limit
   }
 
   async #owners(): Promise<string[]> {

@@ -81,7 +81,12 @@ export interface LockStore {
  * a slot must wake a waiter of that key like a lock release does.
  */
 export interface SemaphoreStore {
-  saveSlot(key: string, owner: string, limit: number, ttl: number | null): Promise<boolean | AcquireResult>
+  saveSlot(
+    key: string,
+    owner: string,
+    limit: number,
+    ttl: number | null
+  ): Promise<boolean | AcquireResult>
   deleteSlot(key: string, owner: string): Promise<void>
   forceDeleteSlots(key: string): Promise<void>
   extendSlot(key: string, owner: string, duration: number): Promise<void>

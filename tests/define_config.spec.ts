@@ -11,8 +11,16 @@ test.group('defineConfig', () => {
     .with([
       { name: 'a missing config', config: undefined, message: /expected an object/ },
       { name: 'missing stores', config: { default: 'memory' }, message: /Missing "stores"/ },
-      { name: 'empty stores', config: { default: 'memory', stores: {} }, message: /"stores" property .* is empty/ },
-      { name: 'missing default', config: { stores: { memory: stores.memory() } }, message: /Missing "default"/ },
+      {
+        name: 'empty stores',
+        config: { default: 'memory', stores: {} },
+        message: /"stores" property .* is empty/,
+      },
+      {
+        name: 'missing default',
+        config: { stores: { memory: stores.memory() } },
+        message: /Missing "default"/,
+      },
       {
         name: 'a default that is not configured',
         config: { default: 'redis', stores: { memory: stores.memory() } },
@@ -35,7 +43,11 @@ test.group('defineConfig', () => {
       },
       {
         name: 'a bad retry delay',
-        config: { default: 'memory', retry: { delay: 'often' }, stores: { memory: stores.memory() } },
+        config: {
+          default: 'memory',
+          retry: { delay: 'often' },
+          stores: { memory: stores.memory() },
+        },
         message: /Invalid retry.delay "often"/,
       },
       {

@@ -20,7 +20,21 @@ test.group('Durations', () => {
     })
 
   test('rejects {$self} with E_INVALID_DURATION naming the value')
-    .with([-1, Number.NaN, Infinity, '', 'soon', '10 years', '-5s', '1e3', {}, [], true, undefined, 2 ** 40])
+    .with([
+      -1,
+      Number.NaN,
+      Infinity,
+      '',
+      'soon',
+      '10 years',
+      '-5s',
+      '1e3',
+      {},
+      [],
+      true,
+      undefined,
+      2 ** 40,
+    ])
     .run(({ assert }, input) => {
       assert.throws(() => parseDuration(input), errors.E_INVALID_DURATION as any)
       try {

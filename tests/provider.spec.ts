@@ -107,7 +107,12 @@ test.group('Provider', (group) => {
     })
     const emitter = await app.container.make('emitter')
     const seen: Array<[string, unknown]> = []
-    for (const name of ['lock:acquired', 'lock:released', 'lock:failed', 'lock:extended'] as const) {
+    for (const name of [
+      'lock:acquired',
+      'lock:released',
+      'lock:failed',
+      'lock:extended',
+    ] as const) {
       emitter.on(name, (data: LockEvents[typeof name]) => {
         seen.push([name, data])
       })
@@ -138,7 +143,10 @@ test.group('Provider', (group) => {
     const app = await setupApp({
       rcFileContents: { providers: [() => import('../providers/lock_provider.ts')] },
       config: {
-        logger: { default: 'app', loggers: { app: { enabled: true, level: 'debug', destination } } },
+        logger: {
+          default: 'app',
+          loggers: { app: { enabled: true, level: 'debug', destination } },
+        },
         lock: defineConfig({ default: 'memory', stores: { memory: stores.memory() } }),
       },
     })
@@ -155,16 +163,29 @@ test.group('Provider', (group) => {
     assert.equal(ours[0].key, 'audit.1')
   })
 
-  test('an unknown store is E_UNKNOWN_LOCK_STORE naming the configured ones', async ({ assert }) => {
+  test('an unknown store is E_UNKNOWN_LOCK_STORE naming the configured ones', async ({
+    assert,
+  }) => {
     const app = await setupApp({
       rcFileContents: { providers: [() => import('../providers/lock_provider.ts')] },
       config: { lock: defineConfig({ default: 'memory', stores: { memory: stores.memory() } }) },
     })
     const manager = (await app.container.make('lock.manager')) as LockManager
-    assert.throws(() => manager.use('redis'), 'Unknown lock store "redis". Configured stores: "memory"')
+    assert.throws(
+      () => manager.use('redis'),
+      'Unknown lock store "redis". Configured stores: "memory"'
+    )
     assert.throws(() => manager.use('redis'), errors.E_UNKNOWN_LOCK_STORE as any)
     assert.throws(
-      () => manager.restoreLock({ key: 'a', owner: 'b', ttl: null, expirationTime: null, store: 'nope', fencingToken: null }),
+      () =>
+        manager.restoreLock({
+          key: 'a',
+          owner: 'b',
+          ttl: null,
+          expirationTime: null,
+          store: 'nope',
+          fencingToken: null,
+        }),
       errors.E_UNKNOWN_LOCK_STORE as any
     )
   })

@@ -29,11 +29,15 @@ export class LockStoreCheck extends BaseCheck {
     const names = this.#storeNames ?? this.#locks.storeNames.map(String)
     const stores = await Promise.all(names.map((name) => this.#probe(name)))
     const failed = stores.filter((store) => store.error)
-    const meta = { stores: stores.map(({ name, latency, error }) => ({ name, latency, error: error?.message })) }
+    const meta = {
+      stores: stores.map(({ name, latency, error }) => ({ name, latency, error: error?.message })),
+    }
 
     if (failed.length) {
       const summary = failed.map((store) => `"${store.name}": ${store.error!.message}`).join('; ')
-      return Result.failed(`Lock store unreachable: ${summary}`, failed[0].error).mergeMetaData(meta)
+      return Result.failed(`Lock store unreachable: ${summary}`, failed[0].error).mergeMetaData(
+        meta
+      )
     }
     return Result.ok(`Lock stores are healthy (${names.join(', ')})`).mergeMetaData(meta)
   }
@@ -43,7 +47,8 @@ export class LockStoreCheck extends BaseCheck {
     try {
       const lock = this.#locks.use(name).createLock(`health-check:${crypto.randomUUID()}`, '10s')
       const roundTrip = (async () => {
-        if (!(await lock.acquireImmediately())) throw new Error('the probe lock could not be acquired')
+        if (!(await lock.acquireImmediately()))
+          throw new Error('the probe lock could not be acquired')
         await lock.release()
         return true
       })()
@@ -53,7 +58,11 @@ export class LockStoreCheck extends BaseCheck {
       }
       return { name, latency: Math.round((performance.now() - startedAt) * 100) / 100 }
     } catch (error) {
-      return { name, latency: null, error: error instanceof Error ? error : new Error(String(error)) }
+      return {
+        name,
+        latency: null,
+        error: error instanceof Error ? error : new Error(String(error)),
+      }
     }
   }
 }
