@@ -110,6 +110,7 @@ export class Lock {
 
     while (true) {
       let result: AcquireResult
+      const attemptedAt = Date.now()
       try {
         signal?.throwIfAborted()
         attempts++
@@ -119,7 +120,7 @@ export class Lock {
         throw error
       }
       if (result.acquired) {
-        this.#acquiredWith(result, startedAt, attempts)
+        this.#acquiredWith(result, startedAt, attemptedAt, attempts)
         if (options.autoExtend) this.#startWatchdog()
         return true
       }
@@ -139,7 +140,10 @@ export class Lock {
       if (result.retryAfter !== undefined && result.retryAfter !== null) {
         wait = Math.min(wait, result.retryAfter)
       }
-      wait = Math.min(wait, deadline - now)
+      /**
+       * At least 1 ms, so a store answering "expires now" cannot spin us
+       */
+      wait = Math.max(1, Math.min(wait, deadline - now))
       try {
         await this.#waitForRelease(wait, signal)
       } catch (error) {
@@ -293,13 +297,13 @@ export class Lock {
     return sleep(ms, signal)
   }
 
-  #acquiredWith(result: AcquireResult, startedAt: number, attempts: number) {
+  #acquiredWith(result: AcquireResult, startedAt: number, attemptedAt: number, attempts: number) {
     this.#acquired = true
     /**
      * Counting from before the store call keeps the local expiry on the
      * safe side of the store's
      */
-    this.#expirationTime = this.#ttl === null ? null : startedAt + this.#ttl
+    this.#expirationTime = this.#ttl === null ? null : attemptedAt + this.#ttl
     this.#fencingToken = result.fencingToken ?? null
     this.#emit('lock:acquired', () => ({
       ...this.#eventBase(),

@@ -139,6 +139,16 @@ test.group('Lock | acquire', () => {
     assert.equal(store.saves, 6)
   })
 
+  test('the local expiry counts from the try that succeeded, not from the first one', async ({
+    assert,
+  }) => {
+    const locks = new LockFactory(new MemoryStore())
+    await locks.createLock('queue', 300).acquire()
+    const waiter = locks.createLock('queue', 1000)
+    assert.isTrue(await waiter.acquire({ retry: { delay: 20 } }))
+    assert.isAbove(waiter.getRemainingTime()!, 900)
+  })
+
   test('config-level retry applies when a call gives none', async ({ assert }) => {
     const store = new CountingMemoryStore()
     const locks = new LockFactory(store, { retry: { attempts: 3, delay: 1 } })
