@@ -176,7 +176,14 @@ function respond(error: Exception, ctx: HttpContext, meta: Record<string, unknow
   switch (request.accepts(['html', 'application/vnd.api+json', 'json'])) {
     case 'application/vnd.api+json':
       return response.send({
-        errors: [{ code: error.code, title: error.message, status: error.status, meta }],
+        errors: [
+          {
+            code: error.code,
+            title: error.message,
+            status: error.status,
+            ...(Object.keys(meta).length ? { meta } : {}),
+          },
+        ],
       })
     case 'json':
       return response.send({ errors: [{ message: error.message, code: error.code, ...meta }] })

@@ -27,6 +27,21 @@ export interface AcquireResult {
 }
 
 /**
+ * A held lock as a store sees it
+ */
+export interface LockInspection {
+  owner: string
+  /**
+   * Milliseconds until it expires; `null` when it never expires
+   */
+  expiresIn: number | null
+  /**
+   * Fencing token of the current holder, when the store keeps it
+   */
+  fencingToken?: number | null
+}
+
+/**
  * The contract every lock store implements. Keys handed to a store are
  * already validated and prefixed.
  */
@@ -62,6 +77,18 @@ export interface LockStore {
    * The owner of the unexpired lock on the key, or null
    */
   owner?(key: string): Promise<string | null>
+
+  /**
+   * The unexpired lock on the key (who, for how long, which token), or
+   * null when the key is free. Backs `node ace lock:status`.
+   */
+  inspect?(key: string): Promise<LockInspection | null>
+
+  /**
+   * Deletes expired locks the store keeps around; returns how many.
+   * Backs `node ace lock:prune`.
+   */
+  prune?(): Promise<number>
 
   /**
    * Resolves when the key is released (or may have been), or after `ms`,

@@ -1,11 +1,12 @@
 import { Mutex } from 'async-mutex'
 import { E_LOCK_NOT_OWNED } from '../errors.ts'
 import { settleWithin } from '../wait.ts'
-import type { AcquireResult, LockStore, SemaphoreStore } from '../types.ts'
+import type { AcquireResult, LockInspection, LockStore, SemaphoreStore } from '../types.ts'
 
 interface Holder {
   owner: string
   expiresAt: number | null
+  fencingToken: number
 }
 
 /**
@@ -57,9 +58,10 @@ export class MemoryStore implements LockStore, SemaphoreStore {
         retryAfter: holder.expiresAt === null ? null : holder.expiresAt - now,
       }
     }
-    this.#holders.set(key, { owner, expiresAt: ttl === null ? null : now + ttl })
+    const fencingToken = ++this.#fencing
+    this.#holders.set(key, { owner, expiresAt: ttl === null ? null : now + ttl, fencingToken })
     if (this.#holders.size > this.#sweptAt) this.#sweep(now)
-    return { acquired: true, fencingToken: ++this.#fencing }
+    return { acquired: true, fencingToken }
   }
 
   async delete(key: string, owner: string): Promise<void> {
@@ -81,6 +83,16 @@ export class MemoryStore implements LockStore, SemaphoreStore {
 
   async owner(key: string): Promise<string | null> {
     return this.#current(key)?.owner ?? null
+  }
+
+  async inspect(key: string): Promise<LockInspection | null> {
+    const holder = this.#current(key)
+    if (!holder) return null
+    return {
+      owner: holder.owner,
+      expiresIn: holder.expiresAt === null ? null : Math.max(0, holder.expiresAt - Date.now()),
+      fencingToken: holder.fencingToken,
+    }
   }
 
   async extend(key: string, owner: string, duration: number): Promise<void> {
