@@ -1,5 +1,6 @@
 import { Exception } from '@adonisjs/core/exceptions'
 import type { HttpContext } from '@adonisjs/core/http'
+import { describe } from './describe.ts'
 
 /**
  * Release or extend of a lock this owner does not hold (anymore)
@@ -101,17 +102,6 @@ export const E_INVALID_DURATION = class InvalidDurationException extends Excepti
 export const E_INVALID_LOCK_CONFIG = class InvalidLockConfigException extends Exception {
   static status = 500
   static code = 'E_INVALID_LOCK_CONFIG'
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value)
-  if (typeof value === 'number' || typeof value === 'bigint') return String(value)
-  if (value === undefined) return 'undefined'
-  try {
-    return JSON.stringify(value) ?? String(value)
-  } catch {
-    return Object.prototype.toString.call(value)
-  }
 }
 
 /**

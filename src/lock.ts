@@ -1,7 +1,12 @@
 import { parseRequiredDuration } from './duration.ts'
-import { E_LOCK_LOST, E_LOCK_NOT_OWNED, E_LOCK_STORAGE_ERROR } from './errors.ts'
-import { resolveRetry } from './options.ts'
-import { sleep } from './wait.ts'
+import {
+  E_INVALID_LOCK_CONFIG,
+  E_LOCK_LOST,
+  E_LOCK_NOT_OWNED,
+  E_LOCK_STORAGE_ERROR,
+} from './errors.ts'
+import { checkAcquireOptions, resolveRetry } from './options.ts'
+import { settleWithin, sleep } from './wait.ts'
 import type {
   AcquireResult,
   LockAcquireOptions,
@@ -14,6 +19,13 @@ import type {
 } from './types.ts'
 
 type FailureReason = LockEvents['lock:failed']['reason']
+
+/**
+ * With a timeout, a store call of `acquire()` gets at least this long to
+ * answer, even when it starts right at the deadline: a healthy store never
+ * misses it, and a stalled one costs at most this much past the timeout.
+ */
+export const STORE_ANSWER_GRACE = 1000
 
 /**
  * One lock on one key, held by one owner. Every method is a single call
@@ -98,11 +110,13 @@ export class Lock {
    * or the signal aborts (rejects with its reason). Between tries the
    * store wakes us on release when it can; `retry.delay` is the fallback.
    */
-  async acquire(options: LockAcquireOptions = {}): Promise<boolean> {
-    const retry = options.retry
-      ? resolveRetry(options.retry, this.#options.retry)
-      : this.#options.retry
-    const signal = options.signal
+  async acquire(acquireOptions?: LockAcquireOptions): Promise<boolean> {
+    const options = checkAcquireOptions(acquireOptions)
+    const retry =
+      options.retry !== undefined
+        ? resolveRetry(options.retry, this.#options.retry)
+        : this.#options.retry
+    const signal = options.signal ?? undefined
     const startedAt = Date.now()
     const maxAttempts = retry.attempts === null ? Infinity : Math.max(1, retry.attempts)
     const deadline = retry.timeout === null ? Infinity : startedAt + retry.timeout
@@ -114,7 +128,7 @@ export class Lock {
       try {
         signal?.throwIfAborted()
         attempts++
-        result = await this.#save()
+        result = await this.#save(deadline, signal)
       } catch (error) {
         this.#failed(startedAt, attempts, signal?.aborted ? 'aborted' : 'error')
         throw error
@@ -166,17 +180,20 @@ export class Lock {
    */
   async run<T>(
     callback: (context: LockRunContext) => T | Promise<T>,
-    options: LockRunOptions = {}
+    options?: LockRunOptions
   ): Promise<[true, T] | [false, null]> {
+    assertCallback(callback)
     if (!(await this.acquire(options))) return [false, null]
     return this.#runHeld(callback)
   }
 
   async runImmediately<T>(
     callback: (context: LockRunContext) => T | Promise<T>,
-    options: Pick<LockRunOptions, 'autoExtend'> = {}
+    options?: Pick<LockRunOptions, 'autoExtend'>
   ): Promise<[true, T] | [false, null]> {
-    if (!(await this.acquire({ retry: { attempts: 1 }, autoExtend: options.autoExtend }))) {
+    assertCallback(callback)
+    const { autoExtend } = checkAcquireOptions(options)
+    if (!(await this.acquire({ retry: { attempts: 1 }, autoExtend }))) {
       return [false, null]
     }
     return this.#runHeld(callback)
@@ -278,14 +295,58 @@ export class Lock {
     return Math.max(0, this.#expirationTime - Date.now())
   }
 
-  async #save(): Promise<AcquireResult> {
-    let result: boolean | AcquireResult
+  /**
+   * One try. A store that does not answer by the deadline (stalled server,
+   * offline queue) fails the try rather than hold the caller past its
+   * timeout; should it take the lock after all, it is released at once.
+   */
+  async #save(deadline: number, signal?: AbortSignal): Promise<AcquireResult> {
+    let result: boolean | AcquireResult | undefined
     try {
-      result = await this.#store.save(this.#storeKey, this.#owner, this.#ttl)
+      const pending = Promise.resolve(this.#store.save(this.#storeKey, this.#owner, this.#ttl))
+      if (deadline === Infinity) {
+        result = await pending
+      } else {
+        const bound = Math.max(deadline - Date.now(), STORE_ANSWER_GRACE)
+        const answer = await settleWithin(
+          pending.then((value) => ({ value })),
+          bound,
+          signal
+        ).catch((error) => {
+          if (signal?.aborted) this.#releaseLate(pending)
+          throw error
+        })
+        if (!answer) {
+          this.#releaseLate(pending)
+          throw new E_LOCK_STORAGE_ERROR(
+            `acquire "${this.key}": the store did not answer within ${bound} ms`
+          )
+        }
+        result = answer.value
+      }
     } catch (error) {
+      if (signal?.aborted && error === signal.reason) throw error
       throw E_LOCK_STORAGE_ERROR.wrap(error, `acquire "${this.key}"`)
     }
     return typeof result === 'boolean' ? { acquired: result } : result
+  }
+
+  /**
+   * Releases what a try we gave up on took, when its answer comes
+   */
+  #releaseLate(pending: Promise<boolean | AcquireResult>) {
+    pending.then(
+      async (late) => {
+        if (late !== true && (typeof late !== 'object' || !late.acquired)) return
+        await this.#store.delete(this.#storeKey, this.#owner).catch((error: unknown) => {
+          this.#options.logger?.warn(
+            { key: this.key, store: this.#options.storeName, owner: this.#owner, err: error },
+            'adonis-lock: could not release a lock taken after its acquire gave up; it will expire after its ttl'
+          )
+        })
+      },
+      () => {}
+    )
   }
 
   async #assertOwned(): Promise<void> {
@@ -421,5 +482,11 @@ export class Lock {
     const data = payload()
     if (logged) logger!.debug(data, event)
     if (listened) emitter!.emit(event, data)
+  }
+}
+
+function assertCallback(callback: unknown) {
+  if (typeof callback !== 'function') {
+    throw new E_INVALID_LOCK_CONFIG('run() and runImmediately() expect a callback function')
   }
 }

@@ -1,5 +1,6 @@
+import { describe } from './describe.ts'
 import { parseDuration } from './duration.ts'
-import { E_INVALID_LOCK_KEY, E_INVALID_SERIALIZED_LOCK } from './errors.ts'
+import { E_INVALID_LOCK_CONFIG, E_INVALID_LOCK_KEY, E_INVALID_SERIALIZED_LOCK } from './errors.ts'
 import { Lock } from './lock.ts'
 import { resolveLockOptions } from './options.ts'
 import { Semaphore } from './semaphore.ts'
@@ -21,8 +22,9 @@ export class LockFactory {
   #options: ResolvedLockOptions
 
   constructor(store: LockStore, options: LockFactoryOptions = {}) {
-    this.store = store
     this.#options = resolveLockOptions(options)
+    assertLockStore(store, this.#options.storeName)
+    this.store = store
   }
 
   get options(): Readonly<ResolvedLockOptions> {
@@ -85,9 +87,23 @@ export class LockFactory {
 
 export function validateKey(key: unknown): asserts key is string {
   if (typeof key !== 'string' || key.length === 0) {
+    throw new E_INVALID_LOCK_KEY(`Invalid lock key ${describe(key)}: expected a non-empty string`)
+  }
+  /**
+   * Stores keep keys as UTF-8, where every lone surrogate becomes the same
+   * replacement character: distinct keys would share one lock
+   */
+  if (!key.isWellFormed()) {
     throw new E_INVALID_LOCK_KEY(
-      `Invalid lock key ${JSON.stringify(key) ?? String(key)}: expected a non-empty string`
+      `Invalid lock key ${describe(key)}: it holds a lone UTF-16 surrogate, which stores cannot keep apart`
     )
+  }
+  /**
+   * PostgreSQL text cannot hold it: refused everywhere, so that a key
+   * working on one store works on all
+   */
+  if (key.includes('\u0000')) {
+    throw new E_INVALID_LOCK_KEY(`Invalid lock key ${describe(key)}: it holds a NUL character`)
   }
   const bytes = Buffer.byteLength(key)
   if (bytes > MAX_KEY_BYTES) {
@@ -104,7 +120,7 @@ function assertSerializedLock(value: unknown): asserts value is SerializedLock {
       ? 'expected the object returned by lock.serialize()'
       : typeof lock.owner !== 'string' || lock.owner.length === 0
         ? '"owner" must be a non-empty string'
-        : !isMsOrNull(lock.ttl)
+        : !isMsOrNull(lock.ttl) || (lock.ttl !== null && !isDuration(lock.ttl))
           ? '"ttl" must be a number of ms or null'
           : !isMsOrNull(lock.expirationTime)
             ? '"expirationTime" must be a timestamp or null'
@@ -114,6 +130,35 @@ function assertSerializedLock(value: unknown): asserts value is SerializedLock {
               ? '"fencingToken" must be an integer or null'
               : null
   if (problem) throw new E_INVALID_SERIALIZED_LOCK(`Cannot restore lock: ${problem}`)
+}
+
+/**
+ * A store must accept the lock's methods, else the first acquire would
+ * fail with a TypeError of the store's
+ */
+function assertLockStore(store: unknown, storeName: string): asserts store is LockStore {
+  const methods = ['save', 'delete', 'forceDelete', 'exists', 'extend'] as const
+  const candidate = store as Record<string, unknown> | null
+  const missing =
+    typeof candidate === 'object' && candidate !== null
+      ? methods.filter((method) => typeof candidate[method] !== 'function')
+      : methods
+  if (missing.length) {
+    throw new E_INVALID_LOCK_CONFIG(
+      `The "${storeName}" lock store is not a LockStore: ${describe(store)} lacks ${missing.join(', ')}`
+    )
+  }
+}
+
+/**
+ * A ttl the lock can sleep on (the watchdog times ttl/3)
+ */
+function isDuration(value: unknown) {
+  try {
+    return parseDuration(value) !== null
+  } catch {
+    return false
+  }
 }
 
 function isMsOrNull(value: unknown) {

@@ -1,4 +1,4 @@
-import { E_UNKNOWN_LOCK_STORE } from './errors.ts'
+import { E_INVALID_LOCK_CONFIG, E_UNKNOWN_LOCK_STORE } from './errors.ts'
 import type { Lock } from './lock.ts'
 import type { Semaphore } from './semaphore.ts'
 import { LockFactory } from './lock_factory.ts'
@@ -36,6 +36,16 @@ export class LockManager<
     config: LockManagerConfig<KnownStores>,
     dependencies: { emitter?: LockEventEmitter; logger?: LockLogger } = {}
   ) {
+    if (
+      !config ||
+      typeof config !== 'object' ||
+      !config.stores ||
+      typeof config.stores !== 'object'
+    ) {
+      throw new E_INVALID_LOCK_CONFIG(
+        'Invalid lock config: expected an object with "default" and "stores" (see defineConfig)'
+      )
+    }
     this.#config = config
     this.#defaults = resolveLockOptions({ ...config, ...dependencies })
   }

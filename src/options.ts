@@ -1,6 +1,8 @@
+import { describe } from './describe.ts'
 import { parseDuration, parseRequiredDuration } from './duration.ts'
 import { E_INVALID_DURATION, E_INVALID_LOCK_CONFIG } from './errors.ts'
 import type {
+  LockAcquireOptions,
   LockFactoryOptions,
   ResolvedLockOptions,
   ResolvedRetryOptions,
@@ -28,7 +30,7 @@ export function resolveRetry(
   const attempts = retry.attempts === undefined ? base.attempts : retry.attempts
   if (attempts !== null && (!Number.isInteger(attempts) || attempts < 0)) {
     throw new E_INVALID_LOCK_CONFIG(
-      `Invalid "${field}.attempts" ${JSON.stringify(attempts)}: expected a non-negative integer or null`
+      `Invalid "${field}.attempts" ${describe(attempts)}: expected a non-negative integer or null`
     )
   }
   return {
@@ -44,10 +46,21 @@ export function resolveRetry(
  * Validates factory/config level defaults. Bad values raise
  * E_INVALID_LOCK_CONFIG naming the field.
  */
-export function resolveLockOptions(options: LockFactoryOptions = {}): ResolvedLockOptions {
+export function resolveLockOptions(options: LockFactoryOptions | null = {}): ResolvedLockOptions {
+  options ??= {}
+  if (typeof options !== 'object') {
+    throw new E_INVALID_LOCK_CONFIG(
+      `Invalid lock options ${describe(options)}: expected an object with ttl, retry, prefix`
+    )
+  }
   const prefix = options.prefix ?? DEFAULT_PREFIX
   if (typeof prefix !== 'string') {
-    throw new E_INVALID_LOCK_CONFIG(`Invalid "prefix" ${JSON.stringify(prefix)}: expected a string`)
+    throw new E_INVALID_LOCK_CONFIG(`Invalid "prefix" ${describe(prefix)}: expected a string`)
+  }
+  if (options.storeName !== undefined && typeof options.storeName !== 'string') {
+    throw new E_INVALID_LOCK_CONFIG(
+      `Invalid "storeName" ${describe(options.storeName)}: expected a string`
+    )
   }
   return {
     ttl: asConfigError(() =>
@@ -59,6 +72,31 @@ export function resolveLockOptions(options: LockFactoryOptions = {}): ResolvedLo
     emitter: options.emitter,
     logger: options.logger,
   }
+}
+
+/**
+ * Validates the options of `acquire()` and `run()`; null is no options
+ */
+export function checkAcquireOptions(
+  options: LockAcquireOptions | null | undefined
+): LockAcquireOptions {
+  if (options === undefined || options === null) return {}
+  if (typeof options !== 'object') {
+    throw new E_INVALID_LOCK_CONFIG(
+      `Invalid acquire options ${describe(options)}: expected an object with retry, signal, autoExtend`
+    )
+  }
+  const signal = options.signal as Partial<AbortSignal> | null | undefined
+  if (
+    signal !== undefined &&
+    signal !== null &&
+    (typeof signal !== 'object' ||
+      typeof signal.throwIfAborted !== 'function' ||
+      typeof signal.addEventListener !== 'function')
+  ) {
+    throw new E_INVALID_LOCK_CONFIG(`Invalid "signal" ${describe(signal)}: expected an AbortSignal`)
+  }
+  return options
 }
 
 function asConfigError<T>(resolve: () => T): T {

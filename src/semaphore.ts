@@ -3,6 +3,7 @@ import {
   E_LOCK_STORAGE_ERROR,
   E_SEMAPHORE_NOT_SUPPORTED,
 } from './errors.ts'
+import { describe } from './describe.ts'
 import { Lock } from './lock.ts'
 import type {
   AcquireResult,
@@ -77,7 +78,7 @@ export class Semaphore extends Lock {
   ) {
     if (!Number.isSafeInteger(limit) || (limit as number) < 1) {
       throw new E_INVALID_SEMAPHORE_LIMIT(
-        `Invalid semaphore limit ${JSON.stringify(limit) ?? String(limit)}: expected a positive integer`
+        `Invalid semaphore limit ${describe(limit)}: expected a positive integer`
       )
     }
     if (!supportsSemaphores(store)) {

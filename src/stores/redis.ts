@@ -1,28 +1,134 @@
-import type { LockStore } from '../types.ts'
 import type { Cluster, Redis } from 'ioredis'
+import { E_LOCK_NOT_OWNED } from '../errors.ts'
+import { sleep } from '../wait.ts'
+import type { AcquireResult, LockStore } from '../types.ts'
+import { ReleaseChannel } from './redis_release_channel.ts'
+import { ACQUIRE, EXTEND, FORCE_RELEASE, RELEASE, type RedisScript } from './redis_scripts.ts'
 
 export interface RedisStoreOptions {
+  /**
+   * An ioredis client or cluster. The store never closes it.
+   */
   connection: Redis | Cluster
+  /**
+   * Connection to SUBSCRIBE on for release messages, which the store then
+   * never closes. By default the store duplicates `connection` on the first
+   * wait, shares that subscriber with the other stores on `connection`, and
+   * closes it with the last of them.
+   */
+  subscriber?: Redis | Cluster
+  /**
+   * Pub/sub channel of release messages
+   */
+  channel?: string
 }
 
-// Placeholder: implemented with the Redis store issue
+const DEFAULT_RELEASE_CHANNEL = 'adonis-lock:released'
+
+/**
+ * Shortest lifetime of a fencing counter. Past it, tokens come from the
+ * server clock, which by then is past every token the counter handed out.
+ */
+const FENCING_COUNTER_TTL = 60_000
+
+/**
+ * The Redis key of a lock. Its `{…}` hash tag puts the lock and its
+ * fencing counter in one cluster slot. A `}` in the key would end the tag
+ * early, so such keys get a tag without them, followed by the key itself.
+ */
+function lockKey(key: string): string {
+  return key.includes('}') ? `{${key.replaceAll('}', '') || '_'}}${key}` : `{${key}}`
+}
+
+function isNoScript(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('NOSCRIPT')
+}
+
+/**
+ * Locks in Redis (a server, Sentinel or Cluster), through ioredis. Every
+ * call is one round trip: one Lua script, or one read.
+ */
 export class RedisStore implements LockStore {
-  save(): Promise<boolean> {
-    throw new Error('not implemented')
+  #connection: Redis | Cluster
+  #subscriber: Redis | Cluster | undefined
+  #channel: string
+  #releases: ReleaseChannel | undefined
+  #closed = false
+
+  constructor(options: RedisStoreOptions) {
+    this.#connection = options.connection
+    this.#subscriber = options.subscriber
+    this.#channel = options.channel ?? DEFAULT_RELEASE_CHANNEL
   }
-  delete(): Promise<void> {
-    throw new Error('not implemented')
+
+  async save(key: string, owner: string, ttl: number | null): Promise<AcquireResult> {
+    const redisKey = lockKey(key)
+    const counterTtl = Math.max(FENCING_COUNTER_TTL, 2 * (ttl ?? 0))
+    const expiry = ttl === null ? '' : Math.max(1, Math.ceil(ttl))
+    const [acquired, value] = (await this.#run(ACQUIRE, 2, [
+      redisKey,
+      `${redisKey}:fencing`,
+      owner,
+      expiry,
+      counterTtl,
+    ])) as [1, string] | [0, number]
+    if (acquired === 1) return { acquired: true, fencingToken: Number(value) }
+    return { acquired: false, retryAfter: value < 0 ? null : value }
   }
-  forceDelete(): Promise<void> {
-    throw new Error('not implemented')
+
+  async delete(key: string, owner: string): Promise<void> {
+    const released = await this.#run(RELEASE, 1, [lockKey(key), owner, this.#channel, key])
+    if (released !== 1) throw new E_LOCK_NOT_OWNED()
   }
-  exists(): Promise<boolean> {
-    throw new Error('not implemented')
+
+  async forceDelete(key: string): Promise<void> {
+    await this.#run(FORCE_RELEASE, 1, [lockKey(key), this.#channel, key])
   }
-  extend(): Promise<void> {
-    throw new Error('not implemented')
+
+  async exists(key: string): Promise<boolean> {
+    return (await this.#connection.exists(lockKey(key))) === 1
   }
-  constructor(readonly options: RedisStoreOptions) {
-    throw new Error('RedisStore is not implemented yet')
+
+  async owner(key: string): Promise<string | null> {
+    return this.#connection.get(lockKey(key))
+  }
+
+  async extend(key: string, owner: string, duration: number): Promise<void> {
+    const extended = await this.#run(EXTEND, 1, [lockKey(key), owner, Math.ceil(duration)])
+    if (extended !== 1) throw new E_LOCK_NOT_OWNED()
+  }
+
+  /**
+   * Waits for the release message of the key on the subscriber connection,
+   * opened on the first wait
+   */
+  waitForRelease(key: string, ms: number, signal?: AbortSignal): Promise<void> {
+    if (this.#closed) return sleep(ms, signal)
+    this.#releases ??= this.#subscriber
+      ? ReleaseChannel.join(this.#subscriber, this.#channel, false)
+      : ReleaseChannel.join(this.#connection, this.#channel, true)
+    return this.#releases.wait(key, ms, signal)
+  }
+
+  /**
+   * Closes the subscriber connection the store opened (when no other store
+   * shares it); the store's connection stays open
+   */
+  async close(): Promise<void> {
+    this.#closed = true
+    const releases = this.#releases
+    this.#releases = undefined
+    await releases?.leave()
+  }
+
+  /**
+   * EVALSHA, and EVAL when the server does not know the script (restarted,
+   * flushed, failed over)
+   */
+  #run(script: RedisScript, keys: number, args: Array<string | number>): Promise<unknown> {
+    return this.#connection.evalsha(script.sha, keys, ...args).catch((error: unknown) => {
+      if (!isNoScript(error)) throw error
+      return this.#connection.eval(script.lua, keys, ...args)
+    })
   }
 }

@@ -1,0 +1,728 @@
+import { test } from '@japa/runner'
+import type { TestContext } from '@japa/runner/core'
+import { defineConfig as defineRedisConfig } from '@adonisjs/redis'
+import { Redis } from 'ioredis'
+import { defineConfig, stores } from '../index.ts'
+import { E_LOCK_NOT_OWNED, E_LOCK_STORAGE_ERROR } from '../src/errors.ts'
+import { LockFactory } from '../src/lock_factory.ts'
+import { RedisStore } from '../src/stores/redis.ts'
+import type { LockStore, SerializedLock } from '../src/types.ts'
+import { sleep } from '../src/wait.ts'
+import { setupApp } from './helpers/app.ts'
+import { RedisServer, redisBinariesAvailable, sparePort } from './helpers/redis_servers.ts'
+import { SERVICES, serviceAvailable, uniqueKey } from './helpers/services.ts'
+import { registerStoreSuite } from './store_suite.ts'
+import type { ContendResult, WorkerTask } from './workers/redis_lock_worker.ts'
+import { contend, WorkerProcess } from './workers/worker_process.ts'
+
+const WORKER = './redis_lock_worker.ts'
+
+const available = await serviceAvailable('redis')
+const { port } = SERVICES.redis
+
+/**
+ * Deletes the keys a test made on the shared server
+ */
+async function deleteKeys(connection: Redis, pattern: string) {
+  for await (const keys of connection.scanStream({ match: pattern, count: 500 })) {
+    if ((keys as string[]).length) await connection.del(...(keys as string[]))
+  }
+}
+
+async function subscribers(connection: Redis, channel: string): Promise<number> {
+  const [, count] = await connection.pubsub('NUMSUB', channel)
+  return Number(count)
+}
+
+/**
+ * The number of subscribers of the channel once it is `count`, or after 2 s
+ */
+async function untilSubscribers(connection: Redis, channel: string, count: number) {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    if ((await subscribers(connection, channel)) === count) break
+    await sleep(20)
+  }
+  return subscribers(connection, channel)
+}
+
+/**
+ * One client per store, closed with it
+ */
+const clients = new Map<LockStore, Redis>()
+registerStoreSuite('Redis store', {
+  skip: !available,
+  semaphores: false,
+  createStore() {
+    const connection = new Redis({ port })
+    const store = new RedisStore({ connection })
+    clients.set(store, connection)
+    return store
+  },
+  async closeStore(store) {
+    const connection = clients.get(store)!
+    clients.delete(store)
+    await store.close?.()
+    await deleteKeys(connection, `{suite:${process.pid}:*`)
+    await connection.quit()
+  },
+})
+
+/**
+ * A connection, a store and a unique key prefix for one test; all of it,
+ * and the keys under the prefix, go away when the test ends
+ */
+function setup(cleanup: TestContext['cleanup'], options: { channel?: string } = {}) {
+  const connection = new Redis({ port })
+  const store = new RedisStore({ connection, ...options })
+  const prefix = uniqueKey('adonis-lock-test')
+  cleanup(async () => {
+    await store.close()
+    await deleteKeys(connection, `*${prefix}*`)
+    await connection.quit()
+  })
+  return { connection, store, prefix, locks: new LockFactory(store, { prefix }) }
+}
+
+test.group('Redis store | keys and fencing', (group) => {
+  group.tap((t) => t.skip(!available, 'Redis is not reachable on 127.0.0.1:6379'))
+
+  test('a lock lives under its hash-tagged key, next to its fencing counter', async ({
+    assert,
+    cleanup,
+  }) => {
+    const { connection, locks, prefix } = setup(cleanup)
+    const lock = locks.createLock('order.1', '10s')
+    assert.isTrue(await lock.acquire())
+
+    assert.equal(await connection.get(`{${prefix}:order.1}`), lock.getOwner())
+    assert.equal(Number(await connection.get(`{${prefix}:order.1}:fencing`)), lock.fencingToken)
+    const pttl = await connection.pttl(`{${prefix}:order.1}`)
+    assert.isAbove(pttl, 9000)
+    assert.isAtMost(pttl, 10_000)
+  })
+
+  test('only the fencing counter outlives a lock, and it expires too', async ({
+    assert,
+    cleanup,
+  }) => {
+    const { connection, locks, prefix } = setup(cleanup)
+    for (const [name, ttl] of [
+      ['short', 500],
+      ['long', 45_000],
+      ['forever', null],
+    ] as const) {
+      const lock = locks.createLock(name, ttl)
+      await lock.acquire()
+      await lock.release()
+    }
+    const keys = await connection.keys(`*${prefix}*`)
+    keys.sort()
+    assert.deepEqual(keys, [
+      `{${prefix}:forever}:fencing`,
+      `{${prefix}:long}:fencing`,
+      `{${prefix}:short}:fencing`,
+    ])
+    const lifetime = async (name: string) => connection.pttl(`{${prefix}:${name}}:fencing`)
+    assert.isAbove(await lifetime('short'), 55_000)
+    assert.isAtMost(await lifetime('short'), 60_000)
+    assert.isAbove(await lifetime('long'), 85_000)
+    assert.isAtMost(await lifetime('long'), 90_000)
+    assert.isAbove(await lifetime('forever'), 55_000)
+    assert.isAtMost(await lifetime('forever'), 60_000)
+  })
+
+  test('tokens keep increasing after the fencing counter expired', async ({ assert, cleanup }) => {
+    const { connection, locks, prefix } = setup(cleanup)
+    const tokens: number[] = []
+    for (let round = 0; round < 5; round++) {
+      const lock = locks.createLock('invoice', '10s')
+      await lock.acquire()
+      tokens.push(lock.fencingToken!)
+      await lock.release()
+      /**
+       * What expiry of the counter leaves behind
+       */
+      if (round % 2 === 0) await connection.del(`{${prefix}:invoice}:fencing`)
+    }
+    for (let index = 1; index < tokens.length; index++) {
+      assert.isAbove(tokens[index], tokens[index - 1])
+    }
+    assert.isTrue(tokens.every(Number.isSafeInteger))
+  })
+
+  test('tokens keep increasing when many acquisitions fall in the same microsecond', async ({
+    assert,
+    cleanup,
+  }) => {
+    const { connection, store, prefix } = setup(cleanup)
+    /**
+     * A counter ahead of the clock, as a burst of acquisitions leaves it
+     */
+    const ahead = (Date.now() + 60_000) * 1000
+    await connection.set(`{${prefix}:burst}:fencing`, ahead, 'PX', 60_000)
+    const first = await store.save(`${prefix}:burst`, 'a', 1000)
+    await store.delete(`${prefix}:burst`, 'a')
+    const second = await store.save(`${prefix}:burst`, 'b', 1000)
+    assert.equal(first.fencingToken, ahead + 1)
+    assert.equal(second.fencingToken, ahead + 2)
+  })
+
+  test('a connection with a keyPrefix keeps the keys under it and still wakes waiters', async ({
+    assert,
+    cleanup,
+  }) => {
+    const { connection, prefix } = setup(cleanup)
+    const prefixed = new Redis({ port, keyPrefix: `${prefix}:app:` })
+    const store = new RedisStore({ connection: prefixed })
+    cleanup(async () => {
+      await store.close()
+      await prefixed.quit()
+    })
+    const locks = new LockFactory(store, { prefix: 'lock' })
+    const holder = locks.createLock('order.1', '20s')
+    await holder.acquire()
+    assert.equal(await connection.get(`${prefix}:app:{lock:order.1}`), holder.getOwner())
+    assert.equal(await connection.exists(`${prefix}:app:{lock:order.1}:fencing`), 1)
+
+    const waiting = locks.createLock('order.1').acquire({ retry: { delay: '30s', timeout: '15s' } })
+    await sleep(300)
+    const releasedAt = Date.now()
+    await holder.release()
+    assert.isTrue(await waiting)
+    assert.isBelow(Date.now() - releasedAt, 10_000)
+  })
+
+  test('a refused acquire tells how long the holder still has', async ({ assert, cleanup }) => {
+    const { store, prefix } = setup(cleanup)
+    await store.save(`${prefix}:held`, 'holder', 5000)
+    const refused = await store.save(`${prefix}:held`, 'waiter', 5000)
+    assert.isFalse(refused.acquired)
+    assert.isAbove(refused.retryAfter!, 4000)
+    assert.isAtMost(refused.retryAfter!, 5000)
+
+    await store.save(`${prefix}:forever`, 'holder', null)
+    assert.deepEqual(await store.save(`${prefix}:forever`, 'waiter', 5000), {
+      acquired: false,
+      retryAfter: null,
+    })
+  })
+
+  test('keys with braces get their own lock and share a slot with their counter', async ({
+    assert,
+    cleanup,
+  }) => {
+    const { connection, locks, prefix } = setup(cleanup)
+    const names = ['}', '}}', '}a', 'a}', 'a}b', '{a}', 'a', '{a', 'a}:fencing', '_}']
+    const plain = new LockFactory(locks.store, { prefix: '' })
+    const held = []
+    for (const name of names) {
+      for (const factory of [locks, plain]) {
+        const key = factory === plain ? `${name}${prefix}` : name
+        const lock = factory.createLock(key, '10s')
+        assert.isTrue(await lock.acquireImmediately(), `acquires ${key}`)
+        assert.isFalse(await factory.createLock(key).acquireImmediately(), `${key} is taken`)
+        held.push(lock)
+      }
+    }
+    for (const lock of held) {
+      assert.isTrue(await lock.isOwned())
+      await lock.release()
+    }
+    const left = await connection.keys(`*${prefix}*`)
+    assert.lengthOf(left, names.length * 2)
+    assert.isTrue(left.every((key) => key.endsWith(':fencing')))
+  })
+
+  test('acquire and release are one command each', async ({ assert, cleanup }) => {
+    const { connection, locks } = setup(cleanup)
+    const sent: string[] = []
+    const sendCommand = connection.sendCommand.bind(connection)
+    connection.sendCommand = (command, stream) => {
+      sent.push(command.name)
+      return sendCommand(command, stream)
+    }
+    const lock = locks.createLock('order.9', '10s')
+    /**
+     * The first run may load the scripts (NOSCRIPT, then EVAL)
+     */
+    await lock.acquire()
+    await lock.release()
+    sent.length = 0
+
+    assert.isTrue(await lock.acquire())
+    assert.deepEqual(sent, ['evalsha'])
+    assert.isFalse(await locks.createLock('order.9').acquireImmediately())
+    assert.deepEqual(sent, ['evalsha', 'evalsha'])
+    await lock.extend()
+    await lock.release()
+    assert.deepEqual(sent, ['evalsha', 'evalsha', 'evalsha', 'evalsha'])
+  })
+})
+
+test.group('Redis store | waking waiters', (group) => {
+  group.tap((t) => {
+    t.skip(!available, 'Redis is not reachable on 127.0.0.1:6379')
+    t.timeout(20_000)
+  })
+
+  test('a release wakes the waiters of the key one at a time, in arrival order', async ({
+    assert,
+    cleanup,
+  }) => {
+    const { locks, store } = setup(cleanup)
+    const holder = locks.createLock('queue', '20s')
+    await holder.acquire()
+    let attempts = 0
+    const save = store.save.bind(store)
+    store.save = (...args) => {
+      attempts++
+      return save(...args)
+    }
+
+    const order: number[] = []
+    const waiters = [1, 2, 3].map(async (id) => {
+      await sleep(id * 100)
+      const lock = locks.createLock('queue', '20s')
+      await lock.acquire({ retry: { delay: '30s', timeout: '15s' } })
+      order.push(id)
+      await sleep(50)
+      await lock.release()
+    })
+    await sleep(500)
+    const startedAt = Date.now()
+    await holder.release()
+    await Promise.all(waiters)
+
+    assert.deepEqual(order, [1, 2, 3])
+    /**
+     * Each waiter tried on arrival and once when woken: no herd retrying
+     * on every release
+     */
+    assert.equal(attempts, 6)
+    /**
+     * Woken, not polling: a poll would come after 15 s or more
+     */
+    assert.isBelow(Date.now() - startedAt, 10_000)
+  })
+
+  test('a waiter of another store on another connection is woken', async ({ assert, cleanup }) => {
+    const first = setup(cleanup)
+    const second = setup(cleanup)
+    const prefix = first.prefix
+    const holder = first.locks.createLock('shared', '20s')
+    await holder.acquire()
+    const waiter = new LockFactory(second.store, { prefix }).createLock('shared', '20s')
+    const waiting = waiter.acquire({ retry: { delay: '30s', timeout: '15s' } })
+    await sleep(300)
+    const releasedAt = Date.now()
+    await holder.release()
+    assert.isTrue(await waiting)
+    assert.isBelow(Date.now() - releasedAt, 10_000)
+    await waiter.release()
+  })
+
+  test('a release just before the waiter listens is not slept through', async ({
+    assert,
+    cleanup,
+  }) => {
+    const channel = uniqueKey('adonis-lock-test-channel')
+    const { connection, store, prefix } = setup(cleanup, { channel })
+    /**
+     * Opens the subscriber and waits until it listens
+     */
+    await store.waitForRelease(`${prefix}:warm-up`, 1)
+    await untilSubscribers(connection, channel, 1)
+
+    await connection.publish(channel, `${prefix}:late`)
+    await sleep(20)
+    const startedAt = Date.now()
+    await store.waitForRelease(`${prefix}:late`, 10_000)
+    assert.isBelow(Date.now() - startedAt, 5000)
+
+    /**
+     * That release was claimed: the next wait waits
+     */
+    const again = Date.now()
+    await store.waitForRelease(`${prefix}:late`, 300)
+    assert.isAtLeast(Date.now() - again, 250)
+  })
+
+  test('an aborted wait rejects with the signal reason', async ({ assert, cleanup }) => {
+    const { store, prefix } = setup(cleanup)
+    const controller = new AbortController()
+    setTimeout(() => controller.abort(new Error('gone')), 100)
+    await assert.rejects(
+      () => store.waitForRelease(`${prefix}:abort`, 10_000, controller.signal),
+      'gone'
+    )
+    await assert.rejects(
+      () => store.waitForRelease(`${prefix}:abort`, 10_000, controller.signal),
+      'gone'
+    )
+  })
+
+  test('stores on one connection share one subscriber, closed with the last of them', async ({
+    assert,
+    cleanup,
+  }) => {
+    const channel = uniqueKey('adonis-lock-test-channel')
+    const { connection, store, prefix } = setup(cleanup, { channel })
+    const other = new RedisStore({ connection, channel })
+
+    await store.waitForRelease(`${prefix}:a`, 1)
+    await other.waitForRelease(`${prefix}:b`, 1)
+    assert.equal(await untilSubscribers(connection, channel, 1), 1)
+
+    await other.close()
+    await sleep(100)
+    assert.equal(await subscribers(connection, channel), 1)
+
+    /**
+     * A wait pending when the last store closes ends at once
+     */
+    const startedAt = Date.now()
+    const pending = store.waitForRelease(`${prefix}:c`, 10_000)
+    await store.close()
+    await pending
+    assert.isBelow(Date.now() - startedAt, 5000)
+    assert.equal(await untilSubscribers(connection, channel, 0), 0)
+    assert.equal(connection.status, 'ready')
+    assert.equal(await connection.ping(), 'PONG')
+
+    /**
+     * A closed store only sleeps
+     */
+    await store.waitForRelease(`${prefix}:d`, 50)
+    assert.equal(await subscribers(connection, channel), 0)
+  })
+
+  test('a given subscriber connection is used, and left open', async ({ assert, cleanup }) => {
+    const channel = uniqueKey('adonis-lock-test-channel')
+    const subscriber = new Redis({ port })
+    cleanup(async () => {
+      await subscriber.quit()
+    })
+    const { connection, locks, store, prefix } = setup(cleanup, { channel })
+    const given = new RedisStore({ connection, subscriber, channel })
+    const holder = locks.createLock('given', '20s')
+    await holder.acquire()
+
+    const waiting = new LockFactory(given, { prefix })
+      .createLock('given', '20s')
+      .acquire({ retry: { delay: '30s', timeout: '15s' } })
+    await untilSubscribers(connection, channel, 1)
+    await holder.release()
+    assert.isTrue(await waiting)
+
+    await given.close()
+    await store.close()
+    assert.equal(await untilSubscribers(connection, channel, 0), 0)
+    assert.equal(subscriber.status, 'ready')
+  })
+})
+
+test.group('Redis store | several processes', (group) => {
+  const workers: WorkerProcess[] = []
+  group.tap((t) => {
+    t.skip(!available, 'Redis is not reachable on 127.0.0.1:6379')
+    t.timeout(90_000)
+  })
+  group.each.teardown(async () => {
+    await Promise.all(workers.splice(0).map((worker) => worker.stop()))
+  })
+
+  test('3 processes x 8 workers never overlap and get strictly increasing tokens', async ({
+    assert,
+    cleanup,
+  }) => {
+    const { connection, prefix } = setup(cleanup)
+    const results = await contend<ContendResult, WorkerTask>(
+      WORKER,
+      3,
+      {
+        redis: { port },
+        prefix,
+        key: 'contended',
+        ttl: '10s',
+        workers: 8,
+        rounds: 4,
+        holdMs: 2,
+        counterKey: `${prefix}:inside`,
+        tokensKey: `${prefix}:tokens`,
+        retry: { delay: 50, timeout: '60s' },
+      },
+      workers
+    )
+
+    assert.deepEqual(
+      results.map(({ served, notServed, overlaps }) => ({ served, notServed, overlaps })),
+      Array(3).fill({ served: 32, notServed: 0, overlaps: 0 })
+    )
+    assert.equal(await connection.get(`${prefix}:inside`), '0')
+    const tokens = await connection.lrange(`${prefix}:tokens`, 0, -1)
+    assert.lengthOf(tokens, 96)
+    for (let index = 1; index < tokens.length; index++) {
+      assert.isAbove(Number(tokens[index]), Number(tokens[index - 1]), `token ${index}`)
+    }
+  })
+
+  test('2 processes x 16 workers on one key are all served with the default config', async ({
+    assert,
+    cleanup,
+  }) => {
+    const { connection, prefix } = setup(cleanup)
+    /**
+     * The defaults (30 s ttl, 250 ms fallback poll), with a timeout so a
+     * starved worker shows up as not served rather than as a hung test
+     */
+    const results = await contend<ContendResult, WorkerTask>(
+      WORKER,
+      2,
+      {
+        redis: { port },
+        prefix,
+        key: 'all-served',
+        workers: 16,
+        rounds: 1,
+        holdMs: 50,
+        counterKey: `${prefix}:inside`,
+        tokensKey: `${prefix}:tokens`,
+        retry: { timeout: '30s' },
+      },
+      workers
+    )
+
+    const served = results.reduce((sum, result) => sum + result.served, 0)
+    const overlaps = results.reduce((sum, result) => sum + result.overlaps, 0)
+    assert.equal(served, 32)
+    assert.equal(overlaps, 0)
+    assert.lengthOf(await connection.lrange(`${prefix}:tokens`, 0, -1), 32)
+    console.log(
+      `      2 x 16 workers served in ${Math.max(...results.map((result) => result.elapsed))} ms`
+    )
+  })
+
+  test('a lock handed over with serialize() is released by another process', async ({
+    assert,
+    cleanup,
+  }) => {
+    const { locks, prefix } = setup(cleanup)
+    const lock = locks.createLock('handoff', '20s')
+    await lock.acquire()
+
+    const worker = await WorkerProcess.start<WorkerTask>(
+      WORKER,
+      {
+        task: 'release',
+        redis: { port },
+        prefix,
+        key: 'handoff',
+        serialized: JSON.parse(JSON.stringify(lock.serialize())),
+      },
+      workers
+    )
+    const waiting = locks.createLock('handoff').acquire({ retry: { delay: '30s', timeout: '20s' } })
+    await sleep(200)
+    const releasedAt = Date.now()
+    worker.go()
+    const result = await worker.result<{ owned: boolean; fencingToken: number }>()
+
+    assert.deepEqual(result, { owned: true, fencingToken: lock.fencingToken! })
+    assert.isTrue(await waiting)
+    assert.isBelow(Date.now() - releasedAt, 15_000)
+    await assert.rejects(() => lock.release(), E_LOCK_NOT_OWNED as any)
+  })
+
+  test('a lock taken in another process is restored and released here', async ({
+    assert,
+    cleanup,
+  }) => {
+    const { locks, prefix } = setup(cleanup)
+    const worker = await WorkerProcess.start<WorkerTask>(
+      WORKER,
+      {
+        task: 'hold',
+        redis: { port },
+        prefix,
+        key: 'taken-there',
+        ttl: '20s',
+      },
+      workers
+    )
+    worker.go()
+    const serialized = await worker.result<SerializedLock>()
+
+    assert.isFalse(await locks.createLock('taken-there').acquireImmediately())
+    const restored = locks.restoreLock(serialized)
+    assert.isTrue(await restored.isOwned())
+    assert.isNumber(restored.fencingToken)
+    await restored.extend('5s')
+    await restored.release()
+    assert.isFalse(await restored.isLocked())
+  })
+})
+
+test.group('Redis store | a private server going down', (group) => {
+  const binaries = redisBinariesAvailable()
+  let server: RedisServer | undefined
+  group.tap((t) => {
+    t.skip(!binaries, 'redis-server is not installed')
+    t.timeout(60_000)
+  })
+  group.each.teardown(async () => {
+    await server?.destroy()
+    server = undefined
+  })
+
+  function privateStore(cleanup: TestContext['cleanup'], options: object) {
+    const connection = new Redis({ port: server!.port, retryStrategy: () => 100, ...options })
+    connection.on('error', () => {})
+    const store = new RedisStore({ connection })
+    cleanup(async () => {
+      await store.close()
+      connection.disconnect()
+    })
+    return { connection, store, locks: new LockFactory(store, { prefix: 'private' }) }
+  }
+
+  async function untilReady(connection: Redis) {
+    for (let attempt = 0; attempt < 200 && connection.status !== 'ready'; attempt++) {
+      await sleep(50)
+    }
+  }
+
+  for (const [label, options] of [
+    ['enableOfflineQueue: false', { enableOfflineQueue: false }],
+    ['commandTimeout: 500', { commandTimeout: 500 }],
+    ['maxRetriesPerRequest: 1', { maxRetriesPerRequest: 1 }],
+  ] as const) {
+    test(`calls fail with E_LOCK_STORAGE_ERROR while it is down and recover (${label})`, async ({
+      assert,
+      cleanup,
+    }) => {
+      server = await RedisServer.start()
+      const { connection, locks } = privateStore(cleanup, options)
+      await untilReady(connection)
+      const lock = locks.createLock('restart', '10s')
+      assert.isTrue(await lock.acquire())
+      /**
+       * Opens the subscriber, to see it come back too
+       */
+      await locks.store.waitForRelease!('private:warm-up', 1)
+
+      await server.stop()
+      const startedAt = Date.now()
+      const failure = await locks
+        .createLock('other', '10s')
+        .acquire({ retry: { timeout: '2s' } })
+        .catch((error) => error)
+      assert.instanceOf(failure, E_LOCK_STORAGE_ERROR)
+      assert.instanceOf(failure.cause, Error)
+      assert.isBelow(Date.now() - startedAt, 8000)
+      await assert.rejects(() => lock.release(), E_LOCK_STORAGE_ERROR as any)
+      await assert.rejects(() => lock.isLocked(), E_LOCK_STORAGE_ERROR as any)
+
+      await server.start()
+      await untilReady(connection)
+      /**
+       * The server came back empty: the scripts are loaded again, and a
+       * waiter is woken through the subscriber that reconnected
+       */
+      const holder = locks.createLock('restart', '20s')
+      assert.isTrue(await holder.acquire())
+      const waiting = locks
+        .createLock('restart', '20s')
+        .acquire({ retry: { delay: '30s', timeout: '20s' } })
+      await sleep(500)
+      const releasedAt = Date.now()
+      await holder.release()
+      assert.isTrue(await waiting)
+      assert.isBelow(Date.now() - releasedAt, 15_000)
+    })
+  }
+
+  test('scripts flushed on the server are loaded again, even by many calls at once', async ({
+    assert,
+    cleanup,
+  }) => {
+    server = await RedisServer.start()
+    const { connection, locks } = privateStore(cleanup, {})
+    for (let round = 0; round < 3; round++) {
+      await connection.script('FLUSH')
+      const held = await Promise.all(
+        Array.from({ length: 20 }, async (_, index) => {
+          const lock = locks.createLock(`flushed.${index}`, '10s')
+          assert.isTrue(await lock.acquire())
+          return lock
+        })
+      )
+      await connection.script('FLUSH')
+      await Promise.all(held.map((lock) => lock.extend()))
+      await connection.script('FLUSH')
+      await Promise.all(held.map((lock) => lock.release()))
+    }
+    assert.deepEqual(await connection.keys('{private:flushed.*}'), [])
+  })
+
+  test('a read-only replica fails with E_LOCK_STORAGE_ERROR', async ({ assert, cleanup }) => {
+    /**
+     * A replica of a master that is not there is still read-only
+     */
+    const nowhere = await sparePort()
+    server = await RedisServer.start({ args: ['--replicaof', '127.0.0.1', String(nowhere)] })
+    const { locks } = privateStore(cleanup, {})
+    const failure = await locks
+      .createLock('replica')
+      .acquire()
+      .catch((error) => error)
+    assert.instanceOf(failure, E_LOCK_STORAGE_ERROR)
+    assert.match(failure.cause.message, /READONLY/)
+  })
+})
+
+test.group('Redis store | stores.redis on an @adonisjs/redis connection', (group) => {
+  group.tap((t) => {
+    t.skip(!available, 'Redis is not reachable on 127.0.0.1:6379')
+    t.timeout(20_000)
+  })
+
+  test('locks through the configured connection and wakes its waiters', async ({
+    assert,
+    cleanup,
+  }) => {
+    const prefix = uniqueKey('adonis-lock-test')
+    const keys = new Redis({ port })
+    cleanup(async () => {
+      await deleteKeys(keys, `*${prefix}*`)
+      await keys.quit()
+    })
+    const app = await setupApp({
+      rcFileContents: {
+        providers: [
+          () => import('@adonisjs/redis/redis_provider'),
+          () => import('../providers/lock_provider.ts'),
+        ],
+      },
+      config: {
+        redis: defineRedisConfig({ connection: 'main', connections: { main: { port } } }),
+        lock: defineConfig({
+          default: 'redis',
+          prefix,
+          stores: { redis: stores.redis({ connectionName: 'main' }) },
+        }),
+      },
+    })
+    const manager = await app.container.make('lock.manager')
+
+    const lock = manager.createLock('invoice.1', '10s')
+    assert.isTrue(await lock.acquire())
+    assert.isNumber(lock.fencingToken)
+    assert.equal(await keys.get(`{${prefix}:invoice.1}`), lock.getOwner())
+    const waiter = manager.createLock('invoice.1')
+    const waiting = waiter.acquire({ retry: { delay: '30s', timeout: '15s' } })
+    await sleep(200)
+    await lock.release()
+    assert.isTrue(await waiting)
+    await waiter.release()
+  })
+})
