@@ -1,0 +1,78 @@
+/**
+ * What every contender of the benchmark is: a lock library (or a raw
+ * baseline) on one backend, opened as a session that acquires and
+ * releases keys the way an application would use it.
+ */
+
+export type Backend = 'redis' | 'memory' | 'postgres'
+
+/**
+ * `default`: the library's own retry settings. `fast`: its retry delay set
+ * to 10 ms, the polling interval of the raw baselines.
+ */
+export type RetryMode = 'default' | 'fast'
+
+export const FAST_RETRY_MS = 10
+
+/**
+ * Lock expiry used by every contender: far longer than any critical
+ * section of the benchmark, so no lock ever expires while held
+ */
+export const LOCK_TTL_MS = 10_000
+
+/**
+ * Where the backends of this run are
+ */
+export interface BenchTargets {
+  redis: { host: string; port: number } | null
+  postgres: {
+    host: string
+    port: number
+    user: string
+    database: string
+    /**
+     * Connections of each pool a contender opens
+     */
+    poolSize: number
+  } | null
+}
+
+export type Release = () => Promise<void>
+
+export interface LockSession {
+  /**
+   * Waits until this session holds `key`, retrying as the library does
+   * in the session's mode, and resolves to the function releasing it.
+   * Rejects when the library gives up (its attempts or timeout ran out).
+   */
+  acquire(key: string): Promise<Release>
+  /**
+   * Closes the connections the session opened
+   */
+  close(): Promise<void>
+}
+
+export interface Contender {
+  id: string
+  label: string
+  backend: Backend
+  role: 'ours' | 'baseline' | 'peer'
+  /**
+   * Modes of the contended scenario. The raw baselines only poll every
+   * 10 ms; a library whose default already is 10 ms still runs both, as a
+   * noise check.
+   */
+  modes: RetryMode[]
+  /**
+   * What the contender is, for the results file
+   */
+  notes: string
+  open(targets: BenchTargets, mode: RetryMode): Promise<LockSession>
+}
+
+/**
+ * An owner id as strong as the libraries' own: every real lock needs one
+ */
+export function newOwner(): string {
+  return crypto.randomUUID()
+}

@@ -1,0 +1,129 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Mutex } from 'async-mutex'
+import { LockFactory as VerrouLockFactory } from '@verrou/core'
+import { memoryStore } from '@verrou/core/drivers/memory'
+import { LockFactory } from '../../index.ts'
+import { MemoryStore } from '../../src/stores/main.ts'
+import {
+  FAST_RETRY_MS,
+  LOCK_TTL_MS,
+  newOwner,
+  type Contender,
+  type LockSession,
+  type RetryMode,
+} from './contender.ts'
+
+/**
+ * The raw baseline: a `Map` check-and-set with expiry and an owner check,
+ * written as async acquire/release functions like a real store, polling
+ * every 10 ms when the key is taken
+ */
+class MapLocks {
+  #held = new Map<string, { owner: string; expiresAt: number }>()
+
+  async acquire(key: string, owner: string, ttl: number): Promise<boolean> {
+    const now = Date.now()
+    const holder = this.#held.get(key)
+    if (holder && holder.expiresAt > now) return false
+    this.#held.set(key, { owner, expiresAt: now + ttl })
+    return true
+  }
+
+  async release(key: string, owner: string): Promise<void> {
+    if (this.#held.get(key)?.owner !== owner) throw new Error(`${key} is not held by ${owner}`)
+    this.#held.delete(key)
+  }
+}
+
+export const rawMap: Contender = {
+  id: 'raw-map',
+  label: 'raw Map check-and-set',
+  backend: 'memory',
+  role: 'baseline',
+  modes: ['fast'],
+  notes: 'a `Map` check-and-set with expiry and owner check, as async functions; polls every 10 ms',
+  async open(): Promise<LockSession> {
+    const locks = new MapLocks()
+    return {
+      async acquire(key) {
+        const owner = newOwner()
+        while (!(await locks.acquire(key, owner, LOCK_TTL_MS))) await sleep(FAST_RETRY_MS)
+        return () => locks.release(key, owner)
+      },
+      async close() {},
+    }
+  },
+}
+
+export const oursMemory: Contender = {
+  id: 'ours-memory',
+  label: 'adonis-lock (memory)',
+  backend: 'memory',
+  role: 'ours',
+  modes: ['default', 'fast'],
+  notes: '`new LockFactory(new MemoryStore())`; `createLock(key).acquire()` / `release()`',
+  async open(_targets, mode: RetryMode): Promise<LockSession> {
+    const factory = new LockFactory(new MemoryStore(), {
+      ttl: LOCK_TTL_MS,
+      retry: mode === 'fast' ? { delay: FAST_RETRY_MS } : undefined,
+    })
+    return {
+      async acquire(key) {
+        const lock = factory.createLock(key)
+        await lock.acquire()
+        return () => lock.release()
+      },
+      async close() {
+        await factory.store.close?.()
+      },
+    }
+  },
+}
+
+export const verrouMemory: Contender = {
+  id: 'verrou-memory',
+  label: '@verrou/core (memory)',
+  backend: 'memory',
+  role: 'peer',
+  modes: ['default', 'fast'],
+  notes: '`memoryStore()`; default retry: every 250 ms, no limit',
+  async open(_targets, mode: RetryMode): Promise<LockSession> {
+    const factory = new VerrouLockFactory(memoryStore().factory(), {
+      retry: mode === 'fast' ? { delay: FAST_RETRY_MS } : undefined,
+    })
+    return {
+      async acquire(key) {
+        const lock = factory.createLock(key, LOCK_TTL_MS)
+        if (!(await lock.acquire())) throw new Error('verrou gave up')
+        return () => lock.release()
+      },
+      async close() {},
+    }
+  },
+}
+
+export const asyncMutex: Contender = {
+  id: 'async-mutex',
+  label: 'async-mutex',
+  backend: 'memory',
+  role: 'peer',
+  modes: ['default'],
+  notes: 'one `Mutex` per key (no expiry, no owner); waiters queue, no polling',
+  async open(): Promise<LockSession> {
+    const mutexes = new Map<string, Mutex>()
+    return {
+      async acquire(key) {
+        let mutex = mutexes.get(key)
+        if (!mutex) {
+          mutex = new Mutex()
+          mutexes.set(key, mutex)
+        }
+        const release = await mutex.acquire()
+        return async () => release()
+      },
+      async close() {},
+    }
+  },
+}
+
+export const memoryContenders = [rawMap, oursMemory, verrouMemory, asyncMutex]

@@ -1,0 +1,170 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Redis } from 'ioredis'
+import Redlock from 'redlock'
+import { Mutex as RedisMutex } from 'redis-semaphore'
+import { LockFactory as VerrouLockFactory } from '@verrou/core'
+import { redisStore } from '@verrou/core/drivers/redis'
+import { LockFactory } from '../../index.ts'
+import { RedisStore } from '../../src/stores/main.ts'
+import {
+  FAST_RETRY_MS,
+  LOCK_TTL_MS,
+  newOwner,
+  type BenchTargets,
+  type Contender,
+  type LockSession,
+  type RetryMode,
+} from './contender.ts'
+
+function connect(targets: BenchTargets): Redis {
+  if (!targets.redis) throw new Error('no Redis server for this run')
+  return new Redis({ ...targets.redis, maxRetriesPerRequest: 1 })
+}
+
+async function disconnect(connection: Redis) {
+  await connection.quit().catch(() => connection.disconnect())
+}
+
+/**
+ * Owner-checked release: the usual GET + DEL script
+ */
+const RELEASE_LUA = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`
+
+export const rawRedis: Contender = {
+  id: 'raw-redis',
+  label: 'raw ioredis SET NX PX + Lua',
+  backend: 'redis',
+  role: 'baseline',
+  modes: ['fast'],
+  notes: '`SET key owner PX ttl NX`; release: one EVALSHA GET+DEL owner check; polls every 10 ms',
+  async open(targets): Promise<LockSession> {
+    const connection = connect(targets)
+    connection.defineCommand('benchRelease', { numberOfKeys: 1, lua: RELEASE_LUA })
+    const release = (key: string, owner: string) =>
+      (connection as any).benchRelease(key, owner) as Promise<number>
+    return {
+      async acquire(key) {
+        const owner = newOwner()
+        while ((await connection.set(key, owner, 'PX', LOCK_TTL_MS, 'NX')) !== 'OK') {
+          await sleep(FAST_RETRY_MS)
+        }
+        return async () => {
+          if ((await release(key, owner)) !== 1) throw new Error(`${key} was not held`)
+        }
+      },
+      close: () => disconnect(connection),
+    }
+  },
+}
+
+export const oursRedis: Contender = {
+  id: 'ours-redis',
+  label: 'adonis-lock (redis)',
+  backend: 'redis',
+  role: 'ours',
+  modes: ['default', 'fast'],
+  notes:
+    '`new LockFactory(new RedisStore({ connection }))`; default retry: woken on release, 250 ms fallback poll',
+  async open(targets, mode: RetryMode): Promise<LockSession> {
+    const connection = connect(targets)
+    const store = new RedisStore({ connection })
+    const factory = new LockFactory(store, {
+      ttl: LOCK_TTL_MS,
+      retry: mode === 'fast' ? { delay: FAST_RETRY_MS } : undefined,
+    })
+    return {
+      async acquire(key) {
+        const lock = factory.createLock(key)
+        await lock.acquire()
+        return () => lock.release()
+      },
+      async close() {
+        await store.close()
+        await disconnect(connection)
+      },
+    }
+  },
+}
+
+export const verrouRedis: Contender = {
+  id: 'verrou-redis',
+  label: '@verrou/core (redis)',
+  backend: 'redis',
+  role: 'peer',
+  modes: ['default', 'fast'],
+  notes: '`redisStore({ connection })`; default retry: every 250 ms, no limit',
+  async open(targets, mode: RetryMode): Promise<LockSession> {
+    const connection = connect(targets)
+    const factory = new VerrouLockFactory(redisStore({ connection }).factory(), {
+      retry: mode === 'fast' ? { delay: FAST_RETRY_MS } : undefined,
+    })
+    return {
+      async acquire(key) {
+        const lock = factory.createLock(key, LOCK_TTL_MS)
+        if (!(await lock.acquire())) throw new Error('verrou gave up')
+        return () => lock.release()
+      },
+      close: () => disconnect(connection),
+    }
+  },
+}
+
+export const redlock: Contender = {
+  id: 'redlock',
+  label: 'redlock',
+  backend: 'redis',
+  role: 'peer',
+  modes: ['default', 'fast'],
+  notes:
+    'one client; default retry: 10 retries every 200 ± 100 ms, then it throws (the worker tries again); fast: every 10 ± 5 ms, no limit',
+  async open(targets, mode: RetryMode): Promise<LockSession> {
+    const connection = connect(targets)
+    const locks = new Redlock(
+      [connection],
+      mode === 'fast' ? { retryCount: -1, retryDelay: FAST_RETRY_MS, retryJitter: 5 } : {}
+    )
+    /**
+     * Redlock reports refused attempts as events; nobody listening would
+     * make them unhandled 'error' events
+     */
+    locks.on('error', () => {})
+    return {
+      async acquire(key) {
+        const lock = await locks.acquire([key], LOCK_TTL_MS)
+        return async () => {
+          await lock.release()
+        }
+      },
+      close: () => disconnect(connection),
+    }
+  },
+}
+
+export const redisSemaphore: Contender = {
+  id: 'redis-semaphore',
+  label: 'redis-semaphore (Mutex)',
+  backend: 'redis',
+  role: 'peer',
+  modes: ['default', 'fast'],
+  notes:
+    '`new Mutex(client, key)`; default retry: SET NX every 10 ms, gives up after 10 s (so default = fast)',
+  async open(targets, mode: RetryMode): Promise<LockSession> {
+    const connection = connect(targets)
+    return {
+      async acquire(key) {
+        const mutex = new RedisMutex(connection, key, {
+          lockTimeout: LOCK_TTL_MS,
+          ...(mode === 'fast' ? { retryInterval: FAST_RETRY_MS } : {}),
+        })
+        await mutex.acquire()
+        return () => mutex.release()
+      },
+      close: () => disconnect(connection),
+    }
+  },
+}
+
+export const redisContenders = [rawRedis, oursRedis, verrouRedis, redlock, redisSemaphore]

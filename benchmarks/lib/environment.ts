@@ -1,0 +1,54 @@
+import { readFileSync } from 'node:fs'
+import os from 'node:os'
+
+export interface Environment {
+  date: string
+  node: string
+  cpu: string
+  cores: number
+  memoryGiB: number
+  platform: string
+  redis: string | null
+  postgres: string | null
+  packages: Record<string, string>
+  loadBefore: number[]
+  loadAfter?: number[]
+}
+
+const PACKAGES = [
+  'ioredis',
+  'pg',
+  'knex',
+  '@verrou/core',
+  'redlock',
+  'redis-semaphore',
+  'async-mutex',
+]
+
+function versionOf(name: string): string {
+  try {
+    const file = new URL(`../../node_modules/${name}/package.json`, import.meta.url)
+    return JSON.parse(readFileSync(file, 'utf8')).version
+  } catch {
+    return 'missing'
+  }
+}
+
+export function environment(versions: {
+  redis: string | null
+  postgres: string | null
+}): Environment {
+  const cpus = os.cpus()
+  return {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpu: cpus[0]?.model.trim() ?? 'unknown',
+    cores: cpus.length,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    platform: `${os.type()} ${os.release()} ${os.arch()}`,
+    redis: versions.redis,
+    postgres: versions.postgres,
+    packages: Object.fromEntries(PACKAGES.map((name) => [name, versionOf(name)])),
+    loadBefore: os.loadavg(),
+  }
+}

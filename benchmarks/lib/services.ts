@@ -1,0 +1,120 @@
+import { Redis } from 'ioredis'
+import pg from 'pg'
+import { RedisServer } from '../../tests/helpers/redis_servers.ts'
+import { canConnect, SERVICES } from '../../tests/helpers/services.ts'
+import type { BenchTargets } from '../contenders/contender.ts'
+
+/**
+ * The benchmark's own database on the shared PostgreSQL server, so its
+ * tables never meet those of tests running at the same time
+ */
+export const BENCH_DATABASE = 'adonis_lock_bench'
+
+const POOL_SIZE = 5
+
+export interface Services {
+  targets: BenchTargets
+  versions: { redis: string | null; postgres: string | null }
+  /**
+   * Why a backend is missing from the run
+   */
+  missing: string[]
+  /**
+   * Server-side Redis command counts since `resetRedisStats()`, keyed by
+   * command (calls made inside Lua scripts included)
+   */
+  redisCommandStats(): Promise<Record<string, number>>
+  resetRedisStats(): Promise<void>
+  stop(): Promise<void>
+}
+
+/**
+ * Starts a private redis-server (CONFIG RESETSTAT and INFO commandstats
+ * are then ours alone; the shared server on 6379 is never touched) and
+ * makes the benchmark database on the shared PostgreSQL
+ */
+export async function startServices(): Promise<Services> {
+  const missing: string[] = []
+  let server: RedisServer | undefined
+  let admin: Redis | undefined
+  let redisVersion: string | null = null
+  try {
+    server = await RedisServer.start()
+    admin = new Redis({ host: server.host, port: server.port })
+    redisVersion = /redis_version:(\S+)/.exec(await admin.info('server'))?.[1] ?? null
+  } catch (error) {
+    missing.push(`Redis: no private redis-server could be started (${(error as Error).message})`)
+  }
+
+  let postgresVersion: string | null = null
+  const { host, port, user, database } = SERVICES.postgres
+  if (await canConnect(port, host)) {
+    const client = new pg.Client({ host, port, user, database })
+    await client.connect()
+    try {
+      const version = await client.query('SHOW server_version')
+      postgresVersion = version.rows[0].server_version
+      const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [
+        BENCH_DATABASE,
+      ])
+      if (exists.rowCount === 0) await client.query(`CREATE DATABASE ${BENCH_DATABASE}`)
+    } finally {
+      await client.end()
+    }
+  } else {
+    missing.push(`PostgreSQL: not reachable on ${host}:${port}`)
+  }
+
+  return {
+    targets: {
+      redis: server ? { host: server.host, port: server.port } : null,
+      postgres: postgresVersion
+        ? { host, port, user, database: BENCH_DATABASE, poolSize: POOL_SIZE }
+        : null,
+    },
+    versions: { redis: redisVersion, postgres: postgresVersion },
+    missing,
+    async resetRedisStats() {
+      await admin?.config('RESETSTAT')
+    },
+    async redisCommandStats() {
+      const stats: Record<string, number> = {}
+      if (!admin) return stats
+      const info = await admin.info('commandstats')
+      for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+        stats[match[1]] = Number(match[2])
+      }
+      return stats
+    },
+    /**
+     * Stops the private server and drops the benchmark database (every
+     * contender has closed its pools by then)
+     */
+    async stop() {
+      admin?.disconnect()
+      await server?.destroy()
+      if (!postgresVersion) return
+      const client = new pg.Client({ host, port, user, database })
+      await client.connect()
+      try {
+        await client.query(`DROP DATABASE IF EXISTS ${BENCH_DATABASE}`)
+      } catch (error) {
+        console.warn(`Could not drop ${BENCH_DATABASE}: ${(error as Error).message}`)
+      } finally {
+        await client.end()
+      }
+    },
+  }
+}
+
+/**
+ * Commands the contenders sent: all but the benchmark's own bookkeeping
+ */
+export function contenderCommands(stats: Record<string, number>): number {
+  let total = 0
+  for (const [command, calls] of Object.entries(stats)) {
+    if (command === 'info' || command.startsWith('config')) continue
+    total += calls
+  }
+  return total
+}
