@@ -122,6 +122,15 @@ export class Lock {
     const deadline = retry.timeout === null ? Infinity : startedAt + retry.timeout
     let attempts = 0
 
+    if (maxAttempts > 1 && this.#store.hasWaiters?.(this.#storeKey)) {
+      try {
+        await this.#waitForRelease(Math.max(1, Math.min(retry.delay, deadline - startedAt)), signal)
+      } catch (error) {
+        this.#failed(startedAt, attempts, signal?.aborted ? 'aborted' : 'error')
+        throw error
+      }
+    }
+
     while (true) {
       let result: AcquireResult
       const attemptedAt = Date.now()

@@ -33,29 +33,29 @@ class SemaphoreSlots implements LockStore {
   }
 
   delete(key: string, owner: string): Promise<void> {
-    return this.#store.deleteSlot(key, owner)
+    return this.#store.deleteSlot(key, owner, this.#limit)
   }
 
   forceDelete(key: string): Promise<void> {
-    return this.#store.forceDeleteSlots(key)
+    return this.#store.forceDeleteSlots(key, this.#limit)
   }
 
   extend(key: string, owner: string, duration: number): Promise<void> {
-    return this.#store.extendSlot(key, owner, duration)
+    return this.#store.extendSlot(key, owner, duration, this.#limit)
   }
 
   async exists(key: string): Promise<boolean> {
-    const owners = await this.#store.slotOwners(key)
+    const owners = await this.slotOwners(key)
     return owners.length > 0
   }
 
   async owner(key: string): Promise<string | null> {
-    const owners = await this.#store.slotOwners(key)
+    const owners = await this.slotOwners(key)
     return owners[0] ?? null
   }
 
   slotOwners(key: string): Promise<string[]> {
-    return this.#store.slotOwners(key)
+    return this.#store.slotOwners(key, this.#limit)
   }
 }
 

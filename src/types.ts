@@ -97,6 +97,13 @@ export interface LockStore {
   waitForRelease?(key: string, ms: number, signal?: AbortSignal): Promise<void>
 
   /**
+   * Whether waiters of this process stand in line for the key. A new
+   * acquire then queues behind them instead of barging in, so an owner
+   * that releases and asks again cannot starve them.
+   */
+  hasWaiters?(key: string): boolean
+
+  /**
    * Releases what the store opened (subscriber connections, timers)
    */
   close?(): Promise<void>
@@ -106,6 +113,10 @@ export interface LockStore {
  * What a store implements to back semaphores: up to `limit` owners hold
  * a key at once. Same contract as the lock methods otherwise; release of
  * a slot must wake a waiter of that key like a lock release does.
+ *
+ * Every method gets the semaphore's `limit`: a store keeping one record
+ * per slot (the database store) finds the slots of a key with it; others
+ * may ignore it.
  */
 export interface SemaphoreStore {
   saveSlot(
@@ -114,13 +125,13 @@ export interface SemaphoreStore {
     limit: number,
     ttl: number | null
   ): Promise<boolean | AcquireResult>
-  deleteSlot(key: string, owner: string): Promise<void>
-  forceDeleteSlots(key: string): Promise<void>
-  extendSlot(key: string, owner: string, duration: number): Promise<void>
+  deleteSlot(key: string, owner: string, limit: number): Promise<void>
+  forceDeleteSlots(key: string, limit: number): Promise<void>
+  extendSlot(key: string, owner: string, duration: number, limit: number): Promise<void>
   /**
    * Owners holding an unexpired slot
    */
-  slotOwners(key: string): Promise<string[]>
+  slotOwners(key: string, limit: number): Promise<string[]>
 }
 
 /**

@@ -101,6 +101,10 @@ export class MemoryStore implements LockStore, SemaphoreStore {
     holder.expiresAt = Date.now() + duration
   }
 
+  hasWaiters(key: string): boolean {
+    return this.#lines.has(key)
+  }
+
   async waitForRelease(key: string, ms: number, signal?: AbortSignal): Promise<void> {
     let line = this.#lines.get(key)
     if (!line) {
