@@ -5,7 +5,7 @@ import type {} from '@adonisjs/lucid/database_provider'
 import { E_INVALID_LOCK_CONFIG } from './errors.ts'
 import { resolveLockOptions } from './options.ts'
 import { MemoryStore } from './stores/memory.ts'
-import type { LockConfig, StoreEntry, StoreFactory } from './types.ts'
+import type { Duration, LockConfig, StoreEntry, StoreFactory } from './types.ts'
 
 /**
  * Validates `config/lock.ts`. Every mistake raises E_INVALID_LOCK_CONFIG
@@ -64,7 +64,15 @@ export interface DatabaseStoreConfig {
    * Connection of `config/database.ts`; its default connection when omitted
    */
   connectionName?: string
+  /**
+   * Table created by the configure hook's migration, `locks` by default
+   */
   tableName?: string
+  /**
+   * At most this often (`'60s'` by default), a successful acquire also
+   * prunes a few expired rows. `false`: only `node ace lock:prune` does
+   */
+  pruneInterval?: Duration | false
 }
 
 /**
@@ -112,6 +120,7 @@ export const stores: {
             new DatabaseStore({
               connection: db.connection(connectionName).getWriteClient(),
               tableName: config.tableName,
+              pruneInterval: config.pruneInterval,
             }),
         },
       }

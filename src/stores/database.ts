@@ -1,29 +1,356 @@
-import type { LockStore } from '../types.ts'
+import { createHash } from 'node:crypto'
 import type { Knex } from 'knex'
+import debug from '../debug.ts'
+import { parseRequiredDuration } from '../duration.ts'
+import { E_INVALID_LOCK_CONFIG, E_LOCK_NOT_OWNED, E_LOCK_STORAGE_ERROR } from '../errors.ts'
+import type { AcquireResult, Duration, LockInspection, LockStore } from '../types.ts'
+import { sleep } from '../wait.ts'
+import {
+  dialectOf,
+  SUPPORTED_DIALECTS,
+  type Dialect,
+  type DialectStatements,
+} from './database/dialects.ts'
+import { ReleaseListener } from './database/release_listener.ts'
 
-export interface DatabaseStoreOptions {
-  connection: Knex
-  tableName?: string
+/**
+ * A Lucid query client (`db.connection(name)`): the store uses its write
+ * client
+ */
+export interface LucidQueryClient {
+  getWriteClient(): Knex
 }
 
-// Placeholder: implemented with the database store issue
+export interface DatabaseStoreOptions {
+  /**
+   * A knex instance, or a Lucid query client. The store never closes it.
+   */
+  connection: Knex | LucidQueryClient
+  /**
+   * Table created by the migration of `node ace configure adonis-lock`
+   */
+  tableName?: string
+  /**
+   * At most this often (60 s by default), a successful acquire also
+   * deletes a small batch of expired rows. `false` leaves pruning to
+   * `prune()` and `node ace lock:prune`.
+   */
+  pruneInterval?: Duration | false
+}
+
+export const DEFAULT_TABLE_NAME = 'locks'
+
+/**
+ * Rows are pruned this long after they expired or were released. Until
+ * then a row keeps its fencing value, so a token handed out after the
+ * prune (taken from the database clock) is still greater.
+ */
+export const PRUNE_GRACE = 1000
+
+const DEFAULT_PRUNE_INTERVAL = 60_000
+const OPPORTUNISTIC_PRUNE_LIMIT = 100
+const PRUNE_BATCH = 1000
+
+/**
+ * Keys longer than this (in bytes) are stored shortened, see `storedKey`
+ */
+const MAX_STORED_KEY_BYTES = 255
+const SHORTENED_HEAD_BYTES = 200
+
+/**
+ * Longest PostgreSQL channel name
+ */
+const MAX_CHANNEL_BYTES = 63
+
+/**
+ * The NOTIFY channel of a table's releases
+ */
+function releaseChannel(tableName: string): string {
+  const channel = `adonis_lock:${tableName}`
+  if (Buffer.byteLength(channel) <= MAX_CHANNEL_BYTES) return channel
+  return `adonis_lock:${createHash('sha256').update(tableName).digest('hex').slice(0, 32)}`
+}
+
+/**
+ * The key as the table stores it. Keys are valid up to 1024 bytes, the
+ * column holds 255 characters: longer keys become their first 200 bytes,
+ * `#` and a SHA-256 of the whole key, still readable and still distinct.
+ * MySQL ignores trailing spaces when comparing (PAD SPACE collations), so
+ * there keys ending with a space are stored that way too.
+ */
+function storedKey(key: string, padSpace: boolean): string {
+  if (Buffer.byteLength(key) <= MAX_STORED_KEY_BYTES && !(padSpace && key.endsWith(' '))) {
+    return key
+  }
+  let head = ''
+  let bytes = 0
+  for (const char of key) {
+    bytes += Buffer.byteLength(char)
+    if (bytes > SHORTENED_HEAD_BYTES) break
+    head += char
+  }
+  return `${head}#${createHash('sha256').update(key).digest('base64url')}`
+}
+
+function resolveKnex(connection: DatabaseStoreOptions['connection']): Knex {
+  const knex =
+    connection && typeof (connection as LucidQueryClient).getWriteClient === 'function'
+      ? (connection as LucidQueryClient).getWriteClient()
+      : (connection as Knex)
+  if (typeof knex?.raw !== 'function' || !knex.client) {
+    throw new E_INVALID_LOCK_CONFIG(
+      'The database store needs a knex instance or a Lucid query client (db.connection()) as "connection"'
+    )
+  }
+  return knex
+}
+
+function pruneIntervalOf(value: DatabaseStoreOptions['pruneInterval']): number | false {
+  if (value === false) return false
+  if (value === undefined) return DEFAULT_PRUNE_INTERVAL
+  try {
+    return parseRequiredDuration(value, 'pruneInterval')
+  } catch (error) {
+    throw new E_INVALID_LOCK_CONFIG(`Invalid database lock store config: ${error.message}`, {
+      cause: error,
+    })
+  }
+}
+
+/**
+ * Locks in a SQL table, through knex (PostgreSQL, MySQL/MariaDB, SQLite).
+ * Acquire, release and extend are one atomic statement each, and expiry
+ * is computed by the database clock, so servers with skewed clocks agree.
+ * On PostgreSQL, waiters are woken by LISTEN/NOTIFY; elsewhere they poll,
+ * never past the holder's expiry.
+ */
 export class DatabaseStore implements LockStore {
-  save(): Promise<boolean> {
-    throw new Error('not implemented')
+  readonly tableName: string
+  readonly dialect: Dialect['name']
+
+  /**
+   * Defined on PostgreSQL only: other dialects leave waiting to the lock,
+   * which polls with jitter, capped by the holder's remaining time
+   */
+  readonly waitForRelease?: (key: string, ms: number, signal?: AbortSignal) => Promise<void>
+
+  #knex: Knex
+  #dialect: Dialect
+  #sql: DialectStatements
+  #channel: string
+  #listener: ReleaseListener | undefined
+  #pruneInterval: number | false
+  #nextPruneAt: number
+  #pruning: Promise<void> | undefined
+  #closed = false
+
+  constructor(options: DatabaseStoreOptions) {
+    if (!options || typeof options !== 'object') {
+      throw new E_INVALID_LOCK_CONFIG(
+        'The database lock store needs options: { connection, tableName? }'
+      )
+    }
+    this.#knex = resolveKnex(options.connection)
+    const client = this.#knex.client
+    const dialect = dialectOf(client.dialect)
+    if (!dialect) {
+      const name = typeof client.config?.client === 'string' ? client.config.client : client.dialect
+      throw new E_INVALID_LOCK_CONFIG(
+        `The database lock store does not support the "${name}" client. Supported: ${SUPPORTED_DIALECTS}`
+      )
+    }
+    const tableName = options.tableName ?? DEFAULT_TABLE_NAME
+    if (typeof tableName !== 'string' || tableName.length === 0) {
+      throw new E_INVALID_LOCK_CONFIG(
+        `Invalid "tableName" ${JSON.stringify(tableName)} of the database lock store`
+      )
+    }
+    this.tableName = tableName
+    this.dialect = dialect.name
+    this.#dialect = dialect
+    this.#sql = dialect.statements(this.#knex.raw('??', [tableName]).toQuery())
+    this.#channel = releaseChannel(tableName)
+    this.#pruneInterval = pruneIntervalOf(options.pruneInterval)
+    this.#nextPruneAt = this.#pruneInterval === false ? Infinity : Date.now() + this.#pruneInterval
+
+    if (dialect.name === 'postgres') {
+      this.waitForRelease = (key, ms, signal) => {
+        if (this.#closed) return sleep(ms, signal)
+        this.#listener ??= new ReleaseListener(this.#knex, this.#channel)
+        return this.#listener.wait(this.#key(key), ms, signal)
+      }
+    }
   }
-  delete(): Promise<void> {
-    throw new Error('not implemented')
+
+  /**
+   * One statement inserts the row or takes over an expired one: no
+   * transaction is ever left open. When the answer is lost (connection
+   * dropped), the statement may still have committed, leaving a lock the
+   * caller does not know it holds, without expiry when `ttl` is null. So
+   * a failed acquire also releases it, in the background; if that fails
+   * too, the lock lasts its ttl (or until `forceRelease()`).
+   */
+  async save(key: string, owner: string, ttl: number | null): Promise<AcquireResult> {
+    let result: unknown
+    try {
+      result = await this.#query(`acquire "${key}"`, this.#sql.acquire, {
+        key: this.#key(key),
+        owner,
+        ttl: ttl === null ? null : Math.ceil(ttl),
+      })
+    } catch (error) {
+      if (!this.#dialect.isMissingTable((error as Error).cause)) this.#releaseUnknown(key, owner)
+      throw error
+    }
+    const fencingToken = this.#dialect.acquired(result)
+    if (fencingToken !== null) {
+      this.#pruneNow()
+      return { acquired: true, fencingToken }
+    }
+
+    let retryAfter = this.#dialect.retryAfter(result)
+    if (retryAfter === undefined && this.#sql.remaining) {
+      /**
+       * Only failed tries pay this read. No row: pruned meanwhile, free.
+       */
+      const [row] = this.#dialect.rows(
+        await this.#query(`acquire "${key}"`, this.#sql.remaining, { key: this.#key(key) })
+      )
+      retryAfter = row ? (row.retry_after === null ? null : Number(row.retry_after)) : 0
+    }
+    return {
+      acquired: false,
+      retryAfter:
+        retryAfter === null || retryAfter === undefined ? retryAfter : Math.max(0, retryAfter),
+    }
   }
-  forceDelete(): Promise<void> {
-    throw new Error('not implemented')
+
+  async delete(key: string, owner: string): Promise<void> {
+    const result = await this.#query(`release "${key}"`, this.#sql.release, {
+      key: this.#key(key),
+      owner,
+      channel: this.#channel,
+    })
+    if (this.#dialect.changes(result) === 0) throw new E_LOCK_NOT_OWNED()
   }
-  exists(): Promise<boolean> {
-    throw new Error('not implemented')
+
+  async forceDelete(key: string): Promise<void> {
+    await this.#query(`force release "${key}"`, this.#sql.forceRelease, {
+      key: this.#key(key),
+      channel: this.#channel,
+    })
   }
-  extend(): Promise<void> {
-    throw new Error('not implemented')
+
+  async exists(key: string): Promise<boolean> {
+    return (await this.inspect(key)) !== null
   }
-  constructor(readonly options: DatabaseStoreOptions) {
-    throw new Error('DatabaseStore is not implemented yet')
+
+  async owner(key: string): Promise<string | null> {
+    const inspection = await this.inspect(key)
+    return inspection?.owner ?? null
+  }
+
+  async inspect(key: string): Promise<LockInspection | null> {
+    const [row] = this.#dialect.rows(
+      await this.#query(`check "${key}"`, this.#sql.inspect, { key: this.#key(key) })
+    )
+    if (!row) return null
+    return {
+      owner: row.owner as string,
+      expiresIn: row.expires_in === null ? null : Math.max(0, Number(row.expires_in)),
+      fencingToken: Number(row.fencing),
+    }
+  }
+
+  async extend(key: string, owner: string, duration: number): Promise<void> {
+    const result = await this.#query(`extend "${key}"`, this.#sql.extend, {
+      key: this.#key(key),
+      owner,
+      duration: Math.ceil(duration),
+    })
+    if (this.#dialect.changes(result) === 0) throw new E_LOCK_NOT_OWNED()
+  }
+
+  /**
+   * Deletes the rows that expired (or were released) more than a second
+   * ago, in batches. Returns how many were deleted.
+   */
+  async prune(): Promise<number> {
+    let total = 0
+    while (true) {
+      const deleted = await this.#pruneBatch(PRUNE_BATCH)
+      total += deleted
+      if (deleted < PRUNE_BATCH) return total
+    }
+  }
+
+  /**
+   * Closes the LISTEN connection the store opened, never the knex
+   * connection it was given
+   */
+  async close(): Promise<void> {
+    this.#closed = true
+    this.#nextPruneAt = Infinity
+    await this.#pruning
+    const listener = this.#listener
+    this.#listener = undefined
+    await listener?.close()
+  }
+
+  #key(key: string): string {
+    return storedKey(key, this.#dialect.name === 'mysql')
+  }
+
+  #releaseUnknown(key: string, owner: string) {
+    this.delete(key, owner).then(
+      () => debug('released "%s", taken by an acquire whose answer was lost', key),
+      (error) => {
+        if (!(error instanceof E_LOCK_NOT_OWNED)) {
+          debug('releasing "%s" after a failed acquire failed: %s', key, error)
+        }
+      }
+    )
+  }
+
+  async #pruneBatch(limit: number): Promise<number> {
+    const result = await this.#query('prune', this.#sql.prune, { grace: PRUNE_GRACE, limit })
+    return this.#dialect.changes(result)
+  }
+
+  /**
+   * A bounded prune now and then, in the background of a successful acquire
+   */
+  #pruneNow() {
+    if (this.#pruning || Date.now() < this.#nextPruneAt) return
+    this.#nextPruneAt = Date.now() + (this.#pruneInterval as number)
+    this.#pruning = this.#pruneBatch(OPPORTUNISTIC_PRUNE_LIMIT)
+      .then(
+        (deleted) => debug('pruned %d expired locks from "%s"', deleted, this.tableName),
+        (error) => debug('pruning "%s" failed: %s', this.tableName, error)
+      )
+      .finally(() => (this.#pruning = undefined))
+  }
+
+  async #query(action: string, sql: string, bindings: Record<string, unknown>): Promise<unknown> {
+    try {
+      return await this.#knex.raw(sql, bindings as Knex.ValueDict)
+    } catch (error) {
+      throw this.#storageError(error, action)
+    }
+  }
+
+  #storageError(error: unknown, action: string): Error {
+    if (this.#dialect.isMissingTable(error)) {
+      return new E_LOCK_STORAGE_ERROR(
+        `the table "${this.tableName}" does not exist. Create it with "node ace configure adonis-lock --store=database" (which writes its migration), then "node ace migration:run"`,
+        { cause: error }
+      )
+    }
+    if (this.#dialect.name === 'sqlite' && /near "RETURNING": syntax error/i.test(String(error))) {
+      return new E_LOCK_STORAGE_ERROR(`${action} needs SQLite 3.35 or newer (RETURNING)`, {
+        cause: error,
+      })
+    }
+    return E_LOCK_STORAGE_ERROR.wrap(error, action)
   }
 }
