@@ -182,6 +182,10 @@ export class DatabaseStore implements LockStore {
     }
   }
 
+  hasWaiters(key: string): boolean {
+    return this.#listener?.hasWaiters(this.#key(key)) ?? false
+  }
+
   /**
    * One statement inserts the row or takes over an expired one: no
    * transaction is ever left open. When the answer is lost (connection

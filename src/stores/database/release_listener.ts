@@ -21,7 +21,8 @@ const RECONNECT_DELAY = 1000
  * waiters of the released key. The connection is opened on the first
  * wait, outside the knex pool so it never holds back the app's queries.
  *
- * Waking is best effort: a release that lands while the connection is
+ * Each release wakes the longest waiting waiter of its key. Waking is
+ * best effort: a release that lands while the connection is
  * being (re)opened is not seen, so every waiter is woken once the LISTEN
  * is in place, and the caller's timeout stays the fallback.
  */
@@ -121,11 +122,20 @@ export class ReleaseListener {
     }
   }
 
+  /**
+   * One release frees the lock for one waiter: waking the longest waiting
+   * one alone spares the others a try that would fail
+   */
   #wake(key: string) {
     const waiters = this.#waiters.get(key)
-    if (!waiters) return
-    this.#waiters.delete(key)
-    for (const resolve of waiters) resolve()
+    const [first] = waiters ?? []
+    if (!first) return
+    waiters!.delete(first)
+    first()
+  }
+
+  hasWaiters(key: string): boolean {
+    return this.#waiters.has(key)
   }
 
   #wakeAll() {
