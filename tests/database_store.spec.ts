@@ -114,7 +114,6 @@ function registerDatabaseSuite(
   registerStoreSuite(name, {
     skip,
     wakesOnRelease: dialect === 'postgres',
-    semaphores: false,
     async createStore() {
       const database = await openTestDatabase(dialect, { sqliteClient })
       const store = new DatabaseStore({

@@ -36,7 +36,6 @@ function startCluster(): Promise<RedisCluster> {
 const clients = new Map<LockStore, Cluster>()
 registerStoreSuite('Redis store on a 3-master cluster', {
   skip: !binaries && 'redis-server is not installed',
-  semaphores: false,
   async createStore() {
     const { nodes } = await startCluster()
     const connection = new Cluster(nodes)

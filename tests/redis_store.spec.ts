@@ -51,7 +51,6 @@ async function untilSubscribers(connection: Redis, channel: string, count: numbe
 const clients = new Map<LockStore, Redis>()
 registerStoreSuite('Redis store', {
   skip: !available,
-  semaphores: false,
   createStore() {
     const connection = new Redis({ port })
     const store = new RedisStore({ connection })

@@ -3,13 +3,20 @@ import type { Knex } from 'knex'
 import debug from '../debug.ts'
 import { parseRequiredDuration } from '../duration.ts'
 import { E_INVALID_LOCK_CONFIG, E_LOCK_NOT_OWNED, E_LOCK_STORAGE_ERROR } from '../errors.ts'
-import type { AcquireResult, Duration, LockInspection, LockStore } from '../types.ts'
+import type {
+  AcquireResult,
+  Duration,
+  LockInspection,
+  LockStore,
+  SemaphoreStore,
+} from '../types.ts'
 import { sleep } from '../wait.ts'
 import {
   dialectOf,
   SUPPORTED_DIALECTS,
   type Dialect,
   type DialectStatements,
+  type SemaphoreStatements,
 } from './database/dialects.ts'
 import { ReleaseListener } from './database/release_listener.ts'
 
@@ -56,6 +63,17 @@ const PRUNE_BATCH = 1000
  */
 const MAX_STORED_KEY_BYTES = 255
 const SHORTENED_HEAD_BYTES = 200
+
+/**
+ * Times a semaphore acquire tries again at once when the free slot it
+ * picked was taken by another server meanwhile
+ */
+const SLOT_RACE_RETRIES = 3
+
+/**
+ * Semaphore statements are cached for this many distinct limits
+ */
+const CACHED_SEMAPHORE_LIMITS = 32
 
 /**
  * Longest PostgreSQL channel name
@@ -118,13 +136,35 @@ function pruneIntervalOf(value: DatabaseStoreOptions['pruneInterval']): number |
 }
 
 /**
+ * The slot holder expiring first: ms until it does, null when none expires
+ */
+function soonestExpiry(holders: Record<string, unknown>[]): number | null {
+  let soonest: number | null = null
+  for (const { expires_in: expiresIn } of holders) {
+    if (expiresIn !== null) soonest = Math.min(soonest ?? Infinity, Number(expiresIn))
+  }
+  return soonest === null ? null : Math.max(0, soonest)
+}
+
+function shuffle<T>(items: T[]): T[] {
+  for (let index = items.length - 1; index > 0; index--) {
+    const other = Math.floor(Math.random() * (index + 1))
+    ;[items[index], items[other]] = [items[other], items[index]]
+  }
+  return items
+}
+
+/**
  * Locks in a SQL table, through knex (PostgreSQL, MySQL/MariaDB, SQLite).
  * Acquire, release and extend are one atomic statement each, and expiry
  * is computed by the database clock, so servers with skewed clocks agree.
  * On PostgreSQL, waiters are woken by LISTEN/NOTIFY; elsewhere they poll,
  * never past the holder's expiry.
+ *
+ * A semaphore of `limit` slots is `limit` rows, each a lock of its own
+ * (see dialects.ts).
  */
-export class DatabaseStore implements LockStore {
+export class DatabaseStore implements LockStore, SemaphoreStore {
   readonly tableName: string
   readonly dialect: Dialect['name']
 
@@ -137,6 +177,8 @@ export class DatabaseStore implements LockStore {
   #knex: Knex
   #dialect: Dialect
   #sql: DialectStatements
+  #table: string
+  #semaphoreSql = new Map<number, SemaphoreStatements>()
   #channel: string
   #listener: ReleaseListener | undefined
   #pruneInterval: number | false
@@ -168,7 +210,8 @@ export class DatabaseStore implements LockStore {
     this.tableName = tableName
     this.dialect = dialect.name
     this.#dialect = dialect
-    this.#sql = dialect.statements(this.#knex.raw('??', [tableName]).toQuery())
+    this.#table = this.#knex.raw('??', [tableName]).toQuery()
+    this.#sql = dialect.statements(this.#table)
     this.#channel = releaseChannel(tableName)
     this.#pruneInterval = pruneIntervalOf(options.pruneInterval)
     this.#nextPruneAt = this.#pruneInterval === false ? Infinity : Date.now() + this.#pruneInterval
@@ -276,6 +319,70 @@ export class DatabaseStore implements LockStore {
   }
 
   /**
+   * Takes a free slot of the semaphore. PostgreSQL does it in one
+   * statement; MySQL and SQLite read the holders, then take a free slot
+   * with the lock's acquire statement (a second one only when the first
+   * picked was taken meanwhile). As with `save()`, a failed acquire
+   * releases in the background what it may have taken.
+   */
+  async saveSlot(
+    key: string,
+    owner: string,
+    limit: number,
+    ttl: number | null
+  ): Promise<AcquireResult> {
+    const { sql, slotKeys, bindings } = this.#slots(key, limit)
+    const values = { ...bindings, owner, ttl: ttl === null ? null : Math.ceil(ttl) }
+    let result: AcquireResult
+    try {
+      result = sql.acquire
+        ? await this.#takeSlot(key, sql.acquire, values)
+        : await this.#takeFreeSlot(key, sql.holders, slotKeys, values, limit)
+    } catch (error) {
+      if (!this.#dialect.isMissingTable((error as Error).cause)) {
+        this.#releaseUnknownSlot(key, owner, limit)
+      }
+      throw error
+    }
+    if (result.acquired) this.#pruneNow()
+    return result
+  }
+
+  async deleteSlot(key: string, owner: string, limit: number): Promise<void> {
+    const { sql, bindings } = this.#slots(key, limit)
+    const result = await this.#query(`release "${key}"`, sql.release, {
+      ...bindings,
+      owner,
+      channel: this.#channel,
+    })
+    if (this.#dialect.changes(result) === 0) throw new E_LOCK_NOT_OWNED()
+  }
+
+  async forceDeleteSlots(key: string, limit: number): Promise<void> {
+    const { sql, bindings } = this.#slots(key, limit)
+    await this.#query(`force release "${key}"`, sql.forceRelease, {
+      ...bindings,
+      channel: this.#channel,
+    })
+  }
+
+  async extendSlot(key: string, owner: string, duration: number, limit: number): Promise<void> {
+    const { sql, bindings } = this.#slots(key, limit)
+    const result = await this.#query(`extend "${key}"`, sql.extend, {
+      ...bindings,
+      owner,
+      duration: Math.ceil(duration),
+    })
+    if (this.#dialect.changes(result) === 0) throw new E_LOCK_NOT_OWNED()
+  }
+
+  async slotOwners(key: string, limit: number): Promise<string[]> {
+    const { sql, bindings } = this.#slots(key, limit)
+    const rows = this.#dialect.rows(await this.#query(`check "${key}"`, sql.holders, bindings))
+    return rows.map((row) => row.owner as string)
+  }
+
+  /**
    * Deletes the rows that expired (or were released) more than a second
    * ago, in batches. Returns how many were deleted.
    */
@@ -314,6 +421,104 @@ export class DatabaseStore implements LockStore {
         }
       }
     )
+  }
+
+  #releaseUnknownSlot(key: string, owner: string, limit: number) {
+    this.deleteSlot(key, owner, limit).then(
+      () => debug('released a slot of "%s", taken by an acquire whose answer was lost', key),
+      (error) => {
+        if (!(error instanceof E_LOCK_NOT_OWNED)) {
+          debug('releasing a slot of "%s" after a failed acquire failed: %s', key, error)
+        }
+      }
+    )
+  }
+
+  /**
+   * The statements of a semaphore of `limit` slots, the stored keys of its
+   * slots, and their bindings
+   */
+  #slots(key: string, limit: number) {
+    let sql = this.#semaphoreSql.get(limit)
+    if (!sql) {
+      const placeholders = Array.from({ length: limit }, (_, index) => `:slot${index}`)
+      sql = this.#dialect.semaphore(this.#table, placeholders)
+      if (this.#semaphoreSql.size < CACHED_SEMAPHORE_LIMITS) this.#semaphoreSql.set(limit, sql)
+    }
+    const slotKeys = Array.from({ length: limit }, (_, index) => this.#key(`${key}#slot${index}`))
+    const bindings: Record<string, unknown> = { key: this.#key(key) }
+    slotKeys.forEach((slotKey, index) => (bindings[`slot${index}`] = slotKey))
+    return { sql, slotKeys, bindings }
+  }
+
+  /**
+   * The one-statement semaphore acquire, tried again when the slot it
+   * picked was taken meanwhile
+   */
+  async #takeSlot(
+    key: string,
+    statement: string,
+    values: Record<string, unknown>
+  ): Promise<AcquireResult> {
+    for (let attempt = 0; ; attempt++) {
+      const result = await this.#unlessDeadlock(`acquire "${key}"`, statement, values)
+      const [row] = result === undefined ? [{ raced: true }] : this.#dialect.rows(result)
+      if (row.fencing !== null && row.fencing !== undefined) {
+        return { acquired: true, fencingToken: Number(row.fencing) }
+      }
+      if (!row.raced) {
+        const retryAfter = row.retry_after === null ? null : Math.max(0, Number(row.retry_after))
+        return { acquired: false, retryAfter }
+      }
+      if (attempt >= SLOT_RACE_RETRIES) return { acquired: false, retryAfter: 0 }
+    }
+  }
+
+  /**
+   * Reads the holders, then takes one of the free slots, in random order
+   * so that concurrent tries seldom pick the same one
+   */
+  async #takeFreeSlot(
+    key: string,
+    holdersStatement: string,
+    slotKeys: string[],
+    values: Record<string, unknown>,
+    limit: number
+  ): Promise<AcquireResult> {
+    const action = `acquire "${key}"`
+    const holders = this.#dialect.rows(await this.#query(action, holdersStatement, values))
+    if (holders.length >= limit || holders.some((holder) => holder.owner === values.owner)) {
+      return { acquired: false, retryAfter: soonestExpiry(holders) }
+    }
+    const taken = new Set(holders.map((holder) => holder.key))
+    const free = shuffle(slotKeys.filter((slotKey) => !taken.has(slotKey)))
+    for (const slotKey of free.slice(0, SLOT_RACE_RETRIES + 1)) {
+      const result = await this.#unlessDeadlock(action, this.#sql.acquire, {
+        key: slotKey,
+        owner: values.owner,
+        ttl: values.ttl,
+      })
+      const fencingToken = result === undefined ? null : this.#dialect.acquired(result)
+      if (fencingToken !== null) return { acquired: true, fencingToken }
+    }
+    return { acquired: false, retryAfter: 0 }
+  }
+
+  /**
+   * The result of the statement, or undefined when the database rolled it
+   * back to break a deadlock
+   */
+  async #unlessDeadlock(
+    action: string,
+    sql: string,
+    bindings: Record<string, unknown>
+  ): Promise<unknown> {
+    try {
+      return await this.#query(action, sql, bindings)
+    } catch (error) {
+      if (this.#dialect.isDeadlock((error as Error).cause)) return undefined
+      throw error
+    }
   }
 
   async #pruneBatch(limit: number): Promise<number> {

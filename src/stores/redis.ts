@@ -1,9 +1,20 @@
 import type { Cluster, Redis } from 'ioredis'
 import { E_LOCK_NOT_OWNED } from '../errors.ts'
 import { sleep } from '../wait.ts'
-import type { AcquireResult, LockStore } from '../types.ts'
+import type { AcquireResult, LockStore, SemaphoreStore } from '../types.ts'
 import { ReleaseChannel } from './redis_release_channel.ts'
-import { ACQUIRE, EXTEND, FORCE_RELEASE, RELEASE, type RedisScript } from './redis_scripts.ts'
+import {
+  ACQUIRE,
+  ACQUIRE_SLOT,
+  EXTEND,
+  EXTEND_SLOT,
+  FORCE_RELEASE,
+  FORCE_RELEASE_SLOTS,
+  RELEASE,
+  RELEASE_SLOT,
+  SLOT_OWNERS,
+  type RedisScript,
+} from './redis_scripts.ts'
 
 export interface RedisStoreOptions {
   /**
@@ -40,6 +51,36 @@ function lockKey(key: string): string {
   return key.includes('}') ? `{${key.replaceAll('}', '') || '_'}}${key}` : `{${key}}`
 }
 
+/**
+ * The sorted set of a semaphore's holders, in the slot of the key's
+ * fencing counter
+ */
+function slotsKey(key: string): string {
+  return `${lockKey(key)}:slots`
+}
+
+/**
+ * How long the fencing counter of a key lives after an acquisition
+ */
+function counterTtl(ttl: number | null): number {
+  return Math.max(FENCING_COUNTER_TTL, 2 * (ttl ?? 0))
+}
+
+/**
+ * A ttl as the scripts take it: whole ms, '' for no expiry
+ */
+function scriptTtl(ttl: number | null): number | '' {
+  return ttl === null ? '' : Math.max(1, Math.ceil(ttl))
+}
+
+/**
+ * The reply of ACQUIRE and ACQUIRE_SLOT
+ */
+function acquireResult([acquired, value]: [1, string] | [0, number]): AcquireResult {
+  if (acquired === 1) return { acquired: true, fencingToken: Number(value) }
+  return { acquired: false, retryAfter: value < 0 ? null : value }
+}
+
 function isNoScript(error: unknown): boolean {
   return error instanceof Error && error.message.startsWith('NOSCRIPT')
 }
@@ -48,7 +89,7 @@ function isNoScript(error: unknown): boolean {
  * Locks in Redis (a server, Sentinel or Cluster), through ioredis. Every
  * call is one round trip: one Lua script, or one read.
  */
-export class RedisStore implements LockStore {
+export class RedisStore implements LockStore, SemaphoreStore {
   #connection: Redis | Cluster
   #subscriber: Redis | Cluster | undefined
   #channel: string
@@ -63,17 +104,14 @@ export class RedisStore implements LockStore {
 
   async save(key: string, owner: string, ttl: number | null): Promise<AcquireResult> {
     const redisKey = lockKey(key)
-    const counterTtl = Math.max(FENCING_COUNTER_TTL, 2 * (ttl ?? 0))
-    const expiry = ttl === null ? '' : Math.max(1, Math.ceil(ttl))
-    const [acquired, value] = (await this.#run(ACQUIRE, 2, [
+    const reply = await this.#run(ACQUIRE, 2, [
       redisKey,
       `${redisKey}:fencing`,
       owner,
-      expiry,
-      counterTtl,
-    ])) as [1, string] | [0, number]
-    if (acquired === 1) return { acquired: true, fencingToken: Number(value) }
-    return { acquired: false, retryAfter: value < 0 ? null : value }
+      scriptTtl(ttl),
+      counterTtl(ttl),
+    ])
+    return acquireResult(reply as [1, string] | [0, number])
   }
 
   async delete(key: string, owner: string): Promise<void> {
@@ -96,6 +134,45 @@ export class RedisStore implements LockStore {
   async extend(key: string, owner: string, duration: number): Promise<void> {
     const extended = await this.#run(EXTEND, 1, [lockKey(key), owner, Math.ceil(duration)])
     if (extended !== 1) throw new E_LOCK_NOT_OWNED()
+  }
+
+  /**
+   * Takes one of `limit` slots. Slots and locks of a key share its fencing
+   * counter and its release messages.
+   */
+  async saveSlot(
+    key: string,
+    owner: string,
+    limit: number,
+    ttl: number | null
+  ): Promise<AcquireResult> {
+    const reply = await this.#run(ACQUIRE_SLOT, 2, [
+      slotsKey(key),
+      `${lockKey(key)}:fencing`,
+      owner,
+      limit,
+      scriptTtl(ttl),
+      counterTtl(ttl),
+    ])
+    return acquireResult(reply as [1, string] | [0, number])
+  }
+
+  async deleteSlot(key: string, owner: string): Promise<void> {
+    const released = await this.#run(RELEASE_SLOT, 1, [slotsKey(key), owner, this.#channel, key])
+    if (released !== 1) throw new E_LOCK_NOT_OWNED()
+  }
+
+  async forceDeleteSlots(key: string): Promise<void> {
+    await this.#run(FORCE_RELEASE_SLOTS, 1, [slotsKey(key), this.#channel, key])
+  }
+
+  async extendSlot(key: string, owner: string, duration: number): Promise<void> {
+    const extended = await this.#run(EXTEND_SLOT, 1, [slotsKey(key), owner, Math.ceil(duration)])
+    if (extended !== 1) throw new E_LOCK_NOT_OWNED()
+  }
+
+  async slotOwners(key: string): Promise<string[]> {
+    return (await this.#run(SLOT_OWNERS, 1, [slotsKey(key)])) as string[]
   }
 
   /**

@@ -54,6 +54,13 @@ export class WorkerProcess {
   }
 
   /**
+   * Sends a signal to the worker (SIGSTOP / SIGCONT to pause it)
+   */
+  signal(name: NodeJS.Signals) {
+    this.#child.kill(name)
+  }
+
+  /**
    * The JSON the worker prints once done; rejects when it fails
    */
   async result<T>(): Promise<T> {

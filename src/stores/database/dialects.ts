@@ -20,6 +20,13 @@
  *
  * Named bindings: `:key`, `:owner`, `:ttl` and `:duration` (ms or null),
  * `:channel`, `:grace` (ms), `:limit`.
+ *
+ * A semaphore of `limit` slots is `limit` rows, `<key>#slot0` ... each of
+ * them a lock of its own: a row can have one holder only, so the key can
+ * never have more than `limit`, however many servers compete. The rows of
+ * a key are found by their keys (`IN` the list of slot keys, bound as
+ * `:slot0`, `:slot1`, ...), through the primary key index. `:key` is then
+ * the key of the semaphore, notified on release.
  */
 
 export type DialectName = 'postgres' | 'mysql' | 'sqlite'
@@ -52,9 +59,37 @@ export interface DialectStatements {
   prune: string
 }
 
+/**
+ * The statements of a semaphore of as many slots as `slots` has bindings
+ */
+export interface SemaphoreStatements {
+  /**
+   * Takes a free slot in one statement: `fencing` when taken, else
+   * `retry_after` (ms until the first holder expires, null: never) and
+   * `raced` (a slot looked free but was taken meanwhile). Undefined where
+   * the store reads `holders` and then takes a free slot with the lock's
+   * own `acquire` statement.
+   */
+  acquire?: string
+  /**
+   * The unexpired slots: `key`, `owner`, `expires_in` (ms, null: never)
+   */
+  holders: string
+  /**
+   * Frees the slot `:owner` holds (PostgreSQL notifies `:key`)
+   */
+  release: string
+  forceRelease: string
+  extend: string
+}
+
 export interface Dialect {
   name: DialectName
   statements(table: string): DialectStatements
+  /**
+   * `slots`: the bindings of the slot keys, `:slot0`, `:slot1`, ...
+   */
+  semaphore(table: string, slots: string[]): SemaphoreStatements
   /**
    * Rows of a raw result
    */
@@ -75,6 +110,11 @@ export interface Dialect {
    */
   retryAfter(result: unknown): number | null | undefined
   isMissingTable(error: unknown): boolean
+  /**
+   * The database rolled the statement back to break a deadlock: nothing
+   * it did stays, it may be tried again
+   */
+  isDeadlock(error: unknown): boolean
 }
 
 function errorField(error: unknown, field: 'code' | 'errno' | 'message'): unknown {
@@ -85,16 +125,20 @@ function toNumber(value: unknown): number | null {
   return value === null || value === undefined ? null : Number(value)
 }
 
+/**
+ * statement_timestamp() stays the same for the whole statement, so every
+ * comparison and the new expiry agree on one "now"
+ */
+const PG_NOW = 'CAST(floor(extract(epoch FROM statement_timestamp()) * 1000) AS bigint)'
+const PG_NOW_US = 'CAST(floor(extract(epoch FROM statement_timestamp()) * 1000000) AS bigint)'
+const PG_HELD = `("expiration" IS NULL OR "expiration" > ${PG_NOW})`
+
 const postgres: Dialect = {
   name: 'postgres',
   statements(table) {
-    /**
-     * statement_timestamp() stays the same for the whole statement, so
-     * every comparison and the new expiry agree on one "now"
-     */
-    const now = 'CAST(floor(extract(epoch FROM statement_timestamp()) * 1000) AS bigint)'
-    const nowUs = 'CAST(floor(extract(epoch FROM statement_timestamp()) * 1000000) AS bigint)'
-    const held = `("expiration" IS NULL OR "expiration" > ${now})`
+    const now = PG_NOW
+    const nowUs = PG_NOW_US
+    const held = PG_HELD
     return {
       /**
        * RETURNING yields no row when the holder is still there; the UNION
@@ -144,6 +188,61 @@ WHERE "key" IN (
 RETURNING 1`,
     }
   },
+  semaphore(table, slots) {
+    const list = slots.join(', ')
+    const mine = `"key" IN (${list}) AND "owner" = :owner AND ${PG_HELD}`
+    return {
+      /**
+       * Picks a slot free in the statement's snapshot, at random so that
+       * concurrent tries seldom pick the same one, and takes it as the
+       * lock's acquire takes a row: the conflict check runs on the latest
+       * row version, so a slot taken meanwhile is never taken twice (the
+       * try then reports `raced`, and the store tries again).
+       */
+      acquire: `WITH slots ("key") AS (VALUES ${slots.map((slot) => `(CAST(${slot} AS text))`).join(', ')}),
+holders AS (
+  SELECT "key", "owner", "expiration" FROM ${table}
+  WHERE "key" IN (${list}) AND "owner" IS NOT NULL AND ${PG_HELD}
+),
+pick AS (
+  SELECT "key" FROM slots
+  WHERE "key" NOT IN (SELECT "key" FROM holders)
+    AND NOT EXISTS (SELECT 1 FROM holders WHERE "owner" = :owner)
+  ORDER BY random() LIMIT 1
+),
+acquired AS (
+  INSERT INTO ${table} AS held ("key", "owner", "expiration", "fencing")
+  SELECT "key", :owner, ${PG_NOW} + CAST(:ttl AS bigint), ${PG_NOW_US} FROM pick
+  ON CONFLICT ("key") DO UPDATE SET
+    "owner" = excluded."owner",
+    "expiration" = excluded."expiration",
+    "fencing" = GREATEST(held."fencing" + 1, excluded."fencing")
+  WHERE held."expiration" <= ${PG_NOW}
+  RETURNING held."fencing"
+)
+SELECT "fencing", NULL AS "retry_after", NULL AS "raced" FROM acquired
+UNION ALL
+SELECT NULL, (SELECT min("expiration") FROM holders) - ${PG_NOW}, EXISTS (SELECT 1 FROM pick)
+WHERE NOT EXISTS (SELECT 1 FROM acquired)`,
+      holders: `SELECT "key", "owner", "expiration" - ${PG_NOW} AS "expires_in" FROM ${table}
+WHERE "key" IN (${list}) AND "owner" IS NOT NULL AND ${PG_HELD}`,
+      release: `WITH released AS (
+  UPDATE ${table} SET "owner" = NULL, "expiration" = ${PG_NOW}
+  WHERE ${mine}
+  RETURNING 1
+)
+SELECT pg_notify(:channel, CAST(:key AS text)) FROM released`,
+      forceRelease: `WITH released AS (
+  UPDATE ${table} SET "owner" = NULL, "expiration" = ${PG_NOW}
+  WHERE "key" IN (${list}) AND "owner" IS NOT NULL
+  RETURNING 1
+)
+SELECT pg_notify(:channel, CAST(:key AS text)) FROM released`,
+      extend: `UPDATE ${table} SET "expiration" = ${PG_NOW} + CAST(:duration AS bigint)
+WHERE ${mine}
+RETURNING 1`,
+    }
+  },
   rows: (result) => (result as { rows: Record<string, unknown>[] }).rows,
   changes: (result) => (result as { rows: unknown[] }).rows.length,
   acquired(result) {
@@ -154,19 +253,24 @@ RETURNING 1`,
     return row ? toNumber(row.retry_after) : undefined
   },
   isMissingTable: (error) => errorField(error, 'code') === '42P01',
+  isDeadlock: (error) => errorField(error, 'code') === '40P01',
 }
+
+/**
+ * UTC_TIMESTAMP is fixed for the statement, and counting from the epoch
+ * in UTC avoids any time zone (or DST) conversion
+ */
+const MYSQL_NOW_US = "TIMESTAMPDIFF(MICROSECOND, '1970-01-01', UTC_TIMESTAMP(6))"
+const MYSQL_NOW = `(${MYSQL_NOW_US} DIV 1000)`
+const MYSQL_HELD = `(\`expiration\` IS NULL OR \`expiration\` > ${MYSQL_NOW})`
 
 const mysql: Dialect = {
   name: 'mysql',
   statements(table) {
-    /**
-     * UTC_TIMESTAMP is fixed for the statement, and counting from the
-     * epoch in UTC avoids any time zone (or DST) conversion
-     */
-    const nowUs = "TIMESTAMPDIFF(MICROSECOND, '1970-01-01', UTC_TIMESTAMP(6))"
-    const now = `(${nowUs} DIV 1000)`
+    const nowUs = MYSQL_NOW_US
+    const now = MYSQL_NOW
     const free = `\`expiration\` <= ${now}`
-    const held = `(\`expiration\` IS NULL OR \`expiration\` > ${now})`
+    const held = MYSQL_HELD
     return {
       /**
        * ON DUPLICATE KEY UPDATE assigns left to right and later expressions
@@ -202,6 +306,20 @@ WHERE \`key\` = :key AND \`owner\` IS NOT NULL AND ${held}`,
       prune: `DELETE FROM ${table} WHERE \`expiration\` <= ${now} - :grace LIMIT :limit`,
     }
   },
+  semaphore(table, slots) {
+    const list = slots.join(', ')
+    const mine = `\`key\` IN (${list}) AND \`owner\` = :owner AND ${MYSQL_HELD}`
+    return {
+      holders: `SELECT \`key\`, \`owner\`, \`expiration\` - ${MYSQL_NOW} AS \`expires_in\` FROM ${table}
+WHERE \`key\` IN (${list}) AND \`owner\` IS NOT NULL AND ${MYSQL_HELD}`,
+      release: `UPDATE ${table} SET \`owner\` = NULL, \`expiration\` = ${MYSQL_NOW}
+WHERE ${mine}`,
+      forceRelease: `UPDATE ${table} SET \`owner\` = NULL, \`expiration\` = ${MYSQL_NOW}
+WHERE \`key\` IN (${list}) AND \`owner\` IS NOT NULL`,
+      extend: `UPDATE ${table} SET \`expiration\` = ${MYSQL_NOW} + :duration
+WHERE ${mine}`,
+    }
+  },
   rows: (result) => (result as [Record<string, unknown>[]])[0],
   changes: (result) => (result as [{ affectedRows: number }])[0].affectedRows,
   acquired(result) {
@@ -211,18 +329,23 @@ WHERE \`key\` = :key AND \`owner\` IS NOT NULL AND ${held}`,
   retryAfter: () => undefined,
   isMissingTable: (error) =>
     errorField(error, 'code') === 'ER_NO_SUCH_TABLE' || errorField(error, 'errno') === 1146,
+  isDeadlock: (error) =>
+    errorField(error, 'code') === 'ER_LOCK_DEADLOCK' || errorField(error, 'errno') === 1213,
 }
+
+/**
+ * 'now' is fixed for the statement. julianday() has ms precision and works
+ * on every SQLite with RETURNING (3.35+).
+ */
+const SQLITE_NOW = "CAST(ROUND((julianday('now') - 2440587.5) * 86400000) AS INTEGER)"
+const SQLITE_HELD = `("expiration" IS NULL OR "expiration" > ${SQLITE_NOW})`
 
 const sqlite: Dialect = {
   name: 'sqlite',
   statements(table) {
-    /**
-     * 'now' is fixed for the statement. julianday() has ms precision and
-     * works on every SQLite with RETURNING (3.35+).
-     */
-    const now = "CAST(ROUND((julianday('now') - 2440587.5) * 86400000) AS INTEGER)"
+    const now = SQLITE_NOW
     const nowUs = `(${now} * 1000)`
-    const held = `("expiration" IS NULL OR "expiration" > ${now})`
+    const held = SQLITE_HELD
     return {
       /**
        * In an upsert, bare column names are the existing row
@@ -254,6 +377,23 @@ WHERE "key" IN (
 RETURNING 1`,
     }
   },
+  semaphore(table, slots) {
+    const list = slots.join(', ')
+    const mine = `"key" IN (${list}) AND "owner" = :owner AND ${SQLITE_HELD}`
+    return {
+      holders: `SELECT "key", "owner", "expiration" - ${SQLITE_NOW} AS "expires_in" FROM ${table}
+WHERE "key" IN (${list}) AND "owner" IS NOT NULL AND ${SQLITE_HELD}`,
+      release: `UPDATE ${table} SET "owner" = NULL, "expiration" = ${SQLITE_NOW}
+WHERE ${mine}
+RETURNING 1`,
+      forceRelease: `UPDATE ${table} SET "owner" = NULL, "expiration" = ${SQLITE_NOW}
+WHERE "key" IN (${list}) AND "owner" IS NOT NULL
+RETURNING 1`,
+      extend: `UPDATE ${table} SET "expiration" = ${SQLITE_NOW} + :duration
+WHERE ${mine}
+RETURNING 1`,
+    }
+  },
   /**
    * Statements with RETURNING or SELECT come back as rows from both
    * better-sqlite3 and sqlite3
@@ -265,6 +405,10 @@ RETURNING 1`,
   },
   retryAfter: () => undefined,
   isMissingTable: (error) => /no such table/i.test(String(errorField(error, 'message') ?? '')),
+  /**
+   * One writer at a time: SQLite waits (busy timeout) rather than deadlock
+   */
+  isDeadlock: () => false,
 }
 
 /**

@@ -1,0 +1,125 @@
+/**
+ * Private servers the fault tests stop, restart and freeze. Each runs on a
+ * spare loopback port; the shared servers are never touched.
+ */
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import type { RedisOptions } from 'ioredis'
+import { lucidDatabase, runLocksMigration } from '../../helpers/databases.ts'
+import { PostgresServer } from '../../helpers/private_postgres.ts'
+import { RedisServer } from '../../helpers/redis_servers.ts'
+import type { BackendSpec } from './backends.ts'
+import { count } from './figures.ts'
+
+const run = promisify(execFile)
+
+export interface FaultServer {
+  label: string
+  /**
+   * The store on this server, through a client with these options
+   */
+  backend(clientOptions?: Record<string, unknown>): BackendSpec
+  /**
+   * Takes the server down (its clients see connections close)
+   */
+  stop(): Promise<void>
+  start(): Promise<void>
+  /**
+   * SIGSTOP: connections stay open, nothing answers
+   */
+  pause(): void
+  /**
+   * SIGCONT
+   */
+  resume(): void
+  destroy(): Promise<void>
+}
+
+/**
+ * A private redis-server. With `persistent`, every write is in its
+ * append-only file before it is answered, so locks survive a restart.
+ */
+export async function startRedisServer(options: { persistent: boolean }): Promise<FaultServer> {
+  const server = await RedisServer.start({
+    args: options.persistent ? ['--appendonly', 'yes', '--appendfsync', 'always'] : [],
+  })
+  count('privateServers')
+  let pid = await redisPid(server.port)
+  let paused = false
+  const resume = () => {
+    if (paused) process.kill(pid, 'SIGCONT')
+    paused = false
+  }
+  return {
+    label: options.persistent ? 'Redis (appendfsync always)' : 'Redis',
+    backend: (clientOptions = {}) => ({
+      kind: 'redis',
+      port: server.port,
+      options: clientOptions as RedisOptions,
+    }),
+    async stop() {
+      resume()
+      await server.stop()
+    },
+    async start() {
+      await server.start()
+      pid = await redisPid(server.port)
+      count('restarts')
+    },
+    pause() {
+      process.kill(pid, 'SIGSTOP')
+      paused = true
+      count('stalls')
+    },
+    resume,
+    async destroy() {
+      resume()
+      await server.destroy()
+    },
+  }
+}
+
+async function redisPid(port: number): Promise<number> {
+  const { stdout } = await run('redis-cli', ['-p', String(port), 'info', 'server'])
+  const pid = Number(/process_id:(\d+)/.exec(stdout)?.[1])
+  if (!pid) throw new Error(`no process_id in INFO of the redis-server on ${port}`)
+  return pid
+}
+
+/**
+ * A private PostgreSQL cluster with a locks table made by the real
+ * migration
+ */
+export async function startPostgresServer(): Promise<FaultServer> {
+  const server = await PostgresServer.start()
+  count('privateServers')
+  const tableName = 'locks'
+  const db = lucidDatabase(server.connectionConfig() as any)
+  try {
+    await runLocksMigration(db.connection(), tableName)
+  } catch (error) {
+    await server.destroy()
+    throw error
+  } finally {
+    await db.manager.closeAll()
+  }
+  return {
+    label: 'PostgreSQL',
+    backend: (clientOptions = {}) => ({
+      kind: 'database',
+      config: server.connectionConfig(clientOptions),
+      tableName,
+    }),
+    stop: () => server.stop(),
+    async start() {
+      await server.start()
+      count('restarts')
+    },
+    pause() {
+      server.pause()
+      count('stalls')
+    },
+    resume: () => server.resume(),
+    destroy: () => server.destroy(),
+  }
+}
