@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis'
-import { E_LOCK_NOT_OWNED } from '../errors.ts'
+import { E_INVALID_LOCK_CONFIG, E_LOCK_NOT_OWNED } from '../errors.ts'
 import { sleep } from '../wait.ts'
 import type { AcquireResult, LockStore, SemaphoreStore } from '../types.ts'
 import { ReleaseChannel } from './redis_release_channel.ts'
@@ -97,6 +97,22 @@ export class RedisStore implements LockStore, SemaphoreStore {
   #closed = false
 
   constructor(options: RedisStoreOptions) {
+    if (!options || typeof options !== 'object' || !isRedisClient(options.connection)) {
+      throw new E_INVALID_LOCK_CONFIG(
+        'The Redis lock store needs { connection }: an ioredis Redis or Cluster client'
+      )
+    }
+    if (options.subscriber !== undefined && !isRedisClient(options.subscriber)) {
+      throw new E_INVALID_LOCK_CONFIG(
+        'Invalid "subscriber": expected an ioredis Redis or Cluster client'
+      )
+    }
+    if (
+      options.channel !== undefined &&
+      (typeof options.channel !== 'string' || !options.channel)
+    ) {
+      throw new E_INVALID_LOCK_CONFIG('Invalid "channel": expected a non-empty string')
+    }
     this.#connection = options.connection
     this.#subscriber = options.subscriber
     this.#channel = options.channel ?? DEFAULT_RELEASE_CHANNEL
@@ -208,4 +224,14 @@ export class RedisStore implements LockStore, SemaphoreStore {
       return this.#connection.eval(script.lua, keys, ...args)
     })
   }
+}
+
+function isRedisClient(value: unknown): value is Redis | Cluster {
+  const client = value as Partial<Redis> | null
+  return (
+    typeof client === 'object' &&
+    client !== null &&
+    typeof client.evalsha === 'function' &&
+    typeof client.duplicate === 'function'
+  )
 }

@@ -385,8 +385,6 @@ export const BAD_INPUTS: BadInput[] = [
     input,
     error: errors.E_INVALID_LOCK_CONFIG,
     needs: 'redis',
-    knownGap:
-      'src/stores/redis.ts does not validate its options yet: a raw TypeError, or accepted until the first call',
     run,
   })),
   ...(
