@@ -2,6 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Mutex } from 'async-mutex'
 import { LockFactory as VerrouLockFactory } from '@verrou/core'
 import { memoryStore } from '@verrou/core/drivers/memory'
+import { Emitter } from '@adonisjs/core/events'
+import { AppFactory } from '@adonisjs/core/factories/app'
 import { LockFactory } from '../../index.ts'
 import { MemoryStore } from '../../src/stores/main.ts'
 import {
@@ -126,4 +128,33 @@ export const asyncMutex: Contender = {
   },
 }
 
-export const memoryContenders = [rawMap, oursMemory, verrouMemory, asyncMutex]
+/**
+ * Ours with the app's real emitter and nobody listening: the cost of the
+ * events when unused, next to `ours-memory` in the same run
+ */
+export const oursMemoryEvents: Contender = {
+  id: 'ours-memory-events',
+  label: 'adonis-lock (memory, emitter without listeners)',
+  backend: 'memory',
+  role: 'ours',
+  modes: ['fast'],
+  notes: 'as `ours-memory`, with the AdonisJS emitter attached and no listener',
+  async open(): Promise<LockSession> {
+    const app = new AppFactory().create(new URL('../../tmp/', import.meta.url))
+    const factory = new LockFactory(new MemoryStore(), {
+      ttl: LOCK_TTL_MS,
+      retry: { delay: FAST_RETRY_MS },
+      emitter: new Emitter(app),
+    })
+    return {
+      async acquire(key) {
+        const lock = factory.createLock(key)
+        await lock.acquire()
+        return () => lock.release()
+      },
+      async close() {},
+    }
+  },
+}
+
+export const memoryContenders = [rawMap, oursMemory, oursMemoryEvents, verrouMemory, asyncMutex]
