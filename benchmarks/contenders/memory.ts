@@ -6,6 +6,7 @@ import { Emitter } from '@adonisjs/core/events'
 import { AppFactory } from '@adonisjs/core/factories/app'
 import { LockFactory } from '../../index.ts'
 import { MemoryStore } from '../../src/stores/main.ts'
+import type { LockFactoryOptions } from '../../src/types.ts'
 import {
   FAST_RETRY_MS,
   LOCK_TTL_MS,
@@ -64,22 +65,25 @@ export const oursMemory: Contender = {
   role: 'ours',
   modes: ['default', 'fast'],
   notes: '`new LockFactory(new MemoryStore())`; `createLock(key).acquire()` / `release()`',
-  async open(_targets, mode: RetryMode): Promise<LockSession> {
-    const factory = new LockFactory(new MemoryStore(), {
-      ttl: LOCK_TTL_MS,
-      retry: mode === 'fast' ? { delay: FAST_RETRY_MS } : undefined,
-    })
-    return {
-      async acquire(key) {
-        const lock = factory.createLock(key)
-        await lock.acquire()
-        return () => lock.release()
-      },
-      async close() {
-        await factory.store.close?.()
-      },
-    }
-  },
+  open: (_targets, mode: RetryMode) =>
+    openOurs({ ttl: LOCK_TTL_MS, retry: mode === 'fast' ? { delay: FAST_RETRY_MS } : undefined }),
+}
+
+/**
+ * A session of ours on a fresh memory store
+ */
+async function openOurs(options: LockFactoryOptions): Promise<LockSession> {
+  const factory = new LockFactory(new MemoryStore(), options)
+  return {
+    async acquire(key) {
+      const lock = factory.createLock(key)
+      await lock.acquire()
+      return () => lock.release()
+    },
+    async close() {
+      await factory.store.close?.()
+    },
+  }
 }
 
 export const verrouMemory: Contender = {
@@ -139,22 +143,12 @@ export const oursMemoryEvents: Contender = {
   role: 'ours',
   modes: ['fast'],
   notes: 'as `ours-memory`, with the AdonisJS emitter attached and no listener',
-  async open(): Promise<LockSession> {
-    const app = new AppFactory().create(new URL('../../tmp/', import.meta.url))
-    const factory = new LockFactory(new MemoryStore(), {
+  open: () =>
+    openOurs({
       ttl: LOCK_TTL_MS,
       retry: { delay: FAST_RETRY_MS },
-      emitter: new Emitter(app),
-    })
-    return {
-      async acquire(key) {
-        const lock = factory.createLock(key)
-        await lock.acquire()
-        return () => lock.release()
-      },
-      async close() {},
-    }
-  },
+      emitter: new Emitter(new AppFactory().create(new URL('../../tmp/', import.meta.url))),
+    }),
 }
 
 export const memoryContenders = [rawMap, oursMemory, oursMemoryEvents, verrouMemory, asyncMutex]
