@@ -5,6 +5,7 @@ import {
   E_LOCK_NOT_OWNED,
   E_LOCK_STORAGE_ERROR,
 } from './errors.ts'
+import { isListened } from './listened_events.ts'
 import { checkAcquireOptions, resolveRetry } from './options.ts'
 import { settleWithin, sleep } from './wait.ts'
 import type {
@@ -485,7 +486,7 @@ export class Lock {
    */
   #emit<K extends keyof LockEvents>(event: K, payload: () => LockEvents[K]) {
     const { emitter, logger } = this.#options
-    const listened = emitter !== undefined && (!emitter.hasListeners || emitter.hasListeners(event))
+    const listened = emitter !== undefined && isListened(emitter, event)
     const logged = logger?.isLevelEnabled?.('debug') ?? false
     if (!listened && !logged) return
     const data = payload()
