@@ -313,10 +313,10 @@ export class Lock {
   async #save(deadline: number, signal?: AbortSignal): Promise<AcquireResult> {
     let result: boolean | AcquireResult | undefined
     try {
-      const pending = Promise.resolve(this.#store.save(this.#storeKey, this.#owner, this.#ttl))
       if (deadline === Infinity) {
-        result = await pending
+        result = await this.#store.save(this.#storeKey, this.#owner, this.#ttl)
       } else {
+        const pending = Promise.resolve(this.#store.save(this.#storeKey, this.#owner, this.#ttl))
         const bound = Math.max(deadline - Date.now(), STORE_ANSWER_GRACE)
         const answer = await settleWithin(
           pending.then((value) => ({ value })),

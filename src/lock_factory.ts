@@ -105,6 +105,10 @@ export function validateKey(key: unknown): asserts key is string {
   if (key.includes('\u0000')) {
     throw new E_INVALID_LOCK_KEY(`Invalid lock key ${describe(key)}: it holds a NUL character`)
   }
+  /**
+   * A UTF-16 unit takes at most 3 bytes of UTF-8: short keys need no count
+   */
+  if (key.length * 3 <= MAX_KEY_BYTES) return
   const bytes = Buffer.byteLength(key)
   if (bytes > MAX_KEY_BYTES) {
     throw new E_INVALID_LOCK_KEY(
