@@ -112,24 +112,40 @@ class Acquire implements LockCommand {
   toString = () => `acquire(${this.lock})`
 }
 
+/**
+ * Runs `release` or `extend` for one owner and checks its answer against
+ * the model: a non-holder is refused, a holder whose ttl cannot have run
+ * out succeeds, a holder past it may be refused. Returns the error (null
+ * on success) when the owner was the holder, undefined otherwise.
+ */
+async function holderCall(
+  model: Model,
+  real: Real,
+  lock: number,
+  name: 'release' | 'extend'
+): Promise<{ error: unknown; end: number } | undefined> {
+  const error = await real.locks[lock][name]().then(
+    () => null,
+    (failure: unknown) => failure
+  )
+  const end = Date.now()
+  if (model.holder !== lock) {
+    assert.ok(isNotOwned(error), `a stale ${name} by ${lock} gave ${error}`)
+    await holderUnchanged(model, real)
+    return undefined
+  }
+  if (aliveThroughout(model, end)) assert.equal(error, null, `the holder's ${name} failed`)
+  else if (error) assert.ok(isNotOwned(error), String(error))
+  return { error, end }
+}
+
 class Release implements LockCommand {
   constructor(readonly lock: number) {}
   check = () => true
   async run(model: Model, real: Real) {
     model.commands++
     await settle(model)
-    const error = await real.locks[this.lock].release().then(
-      () => null,
-      (failure: unknown) => failure
-    )
-    const end = Date.now()
-    if (model.holder !== this.lock) {
-      assert.ok(isNotOwned(error), `a stale release by ${this.lock} gave ${error}`)
-      return holderUnchanged(model, real)
-    }
-    if (aliveThroughout(model, end)) assert.equal(error, null, `the holder's release failed`)
-    else if (error) assert.ok(isNotOwned(error), String(error))
-    model.holder = null
+    if (await holderCall(model, real, this.lock, 'release')) model.holder = null
   }
   toString = () => `release(${this.lock})`
 }
@@ -141,22 +157,13 @@ class Extend implements LockCommand {
     model.commands++
     await settle(model)
     const start = Date.now()
-    const error = await real.locks[this.lock].extend().then(
-      () => null,
-      (failure: unknown) => failure
-    )
-    const end = Date.now()
-    if (model.holder !== this.lock) {
-      assert.ok(isNotOwned(error), `a stale extend by ${this.lock} gave ${error}`)
-      return holderUnchanged(model, real)
-    }
-    if (aliveThroughout(model, end)) assert.equal(error, null, `the holder's extend failed`)
-    else if (error) assert.ok(isNotOwned(error), String(error))
-    if (error) {
+    const answer = await holderCall(model, real, this.lock, 'extend')
+    if (!answer) return
+    if (answer.error) {
       model.holder = null
     } else {
       model.expiresFrom = start + TTL
-      model.expiresBy = end + TTL + SLACK
+      model.expiresBy = answer.end + TTL + SLACK
     }
   }
   toString = () => `extend(${this.lock})`

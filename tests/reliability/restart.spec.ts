@@ -15,7 +15,11 @@ import { privatePostgresAvailable } from '../helpers/private_postgres.ts'
 import { redisBinariesAvailable } from '../helpers/redis_servers.ts'
 import { uniqueKey } from '../helpers/services.ts'
 import { openBackend } from './helpers/backends.ts'
-import { startPostgresServer, startRedisServer, type FaultServer } from './helpers/fault_servers.ts'
+import {
+  startPostgresServer,
+  startRedisServer,
+  type FaultVariant,
+} from './helpers/fault_servers.ts'
 import { count } from './helpers/figures.ts'
 import { describeOutcome, isStorageError, onceBack, timed } from './helpers/outcomes.ts'
 
@@ -32,11 +36,7 @@ const DOWNTIME = 2800
  */
 const SLACK = 2000
 
-interface Variant {
-  title: string
-  available: () => boolean
-  start: () => Promise<FaultServer>
-  clientOptions: Record<string, unknown>
+interface Variant extends FaultVariant {
   /**
    * Whether a held lock survives the restart
    */

@@ -13,7 +13,11 @@ import { privatePostgresAvailable } from '../helpers/private_postgres.ts'
 import { redisBinariesAvailable } from '../helpers/redis_servers.ts'
 import { uniqueKey } from '../helpers/services.ts'
 import { openBackend } from './helpers/backends.ts'
-import { startPostgresServer, startRedisServer, type FaultServer } from './helpers/fault_servers.ts'
+import {
+  startPostgresServer,
+  startRedisServer,
+  type FaultVariant,
+} from './helpers/fault_servers.ts'
 import { describeOutcome, isStorageError, onceBack, timed } from './helpers/outcomes.ts'
 
 /**
@@ -25,11 +29,7 @@ const STALL = 2000
  */
 const SLACK = 2000
 
-interface Variant {
-  title: string
-  available: () => boolean
-  start: () => Promise<FaultServer>
-  clientOptions: Record<string, unknown>
+interface Variant extends FaultVariant {
   /**
    * The client gives up on a call by itself (and the server may still
    * carry it out once it thaws)

@@ -39,6 +39,16 @@ export interface FaultServer {
  * A private redis-server. With `persistent`, every write is in its
  * append-only file before it is answered, so locks survive a restart.
  */
+/**
+ * A server a reliability test breaks, and the client options it runs with
+ */
+export interface FaultVariant {
+  title: string
+  available: () => boolean
+  start: () => Promise<FaultServer>
+  clientOptions: Record<string, unknown>
+}
+
 export async function startRedisServer(options: { persistent: boolean }): Promise<FaultServer> {
   const server = await RedisServer.start({
     args: options.persistent ? ['--appendonly', 'yes', '--appendfsync', 'always'] : [],
