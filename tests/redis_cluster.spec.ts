@@ -121,6 +121,28 @@ test.group('Redis store on a 3-master cluster | slots, pub/sub, processes', (gro
     }
   })
 
+  test('inspect reads holder and token in one script, whatever braces the key holds', async ({
+    assert,
+    cleanup,
+  }) => {
+    const { connection, locks, store } = await setup(cleanup)
+    const plain = new LockFactory(new RedisStore({ connection, fencing: false }), {
+      prefix: locks.createLock('x').storeKey,
+    })
+    for (const name of ['order.1', '}', '{a}', 'a}b']) {
+      for (const lock of [locks.createLock(name, '10s'), plain.createLock(name, '10s')]) {
+        assert.isTrue(await lock.acquire(), lock.storeKey)
+        const inspection = await store.inspect(lock.storeKey)
+        assert.equal(inspection?.owner, lock.getOwner(), lock.storeKey)
+        assert.isAbove(inspection!.expiresIn!, 5000, lock.storeKey)
+        if (lock.fencingToken === null) assert.isUndefined(inspection?.fencingToken)
+        else assert.equal(inspection?.fencingToken, lock.fencingToken, lock.storeKey)
+        await lock.release()
+        assert.isNull(await store.inspect(lock.storeKey), lock.storeKey)
+      }
+    }
+  })
+
   test('locks on every master work, and their waiters are woken whatever node they listen on', async ({
     assert,
     cleanup,

@@ -3,7 +3,7 @@ import type { TestContext } from '@japa/runner/core'
 import { defineConfig as defineRedisConfig } from '@adonisjs/redis'
 import { Redis } from 'ioredis'
 import { defineConfig, stores } from '../index.ts'
-import { E_LOCK_NOT_OWNED, E_LOCK_STORAGE_ERROR } from '../src/errors.ts'
+import { E_INVALID_LOCK_CONFIG, E_LOCK_NOT_OWNED, E_LOCK_STORAGE_ERROR } from '../src/errors.ts'
 import { LockFactory } from '../src/lock_factory.ts'
 import { RedisStore } from '../src/stores/redis.ts'
 import type { LockStore, SerializedLock } from '../src/types.ts'
@@ -49,28 +49,34 @@ async function untilSubscribers(connection: Redis, channel: string, count: numbe
  * One client per store, closed with it
  */
 const clients = new Map<LockStore, Redis>()
-registerStoreSuite('Redis store', {
-  skip: !available,
-  createStore() {
-    const connection = new Redis({ port })
-    const store = new RedisStore({ connection })
-    clients.set(store, connection)
-    return store
-  },
-  async closeStore(store) {
-    const connection = clients.get(store)!
-    clients.delete(store)
-    await store.close?.()
-    await deleteKeys(connection, `{suite:${process.pid}:*`)
-    await connection.quit()
-  },
-})
+for (const fencing of [true, false]) {
+  registerStoreSuite(fencing ? 'Redis store' : 'Redis store with fencing: false', {
+    skip: !available,
+    fencing,
+    createStore() {
+      const connection = new Redis({ port })
+      const store = new RedisStore({ connection, fencing })
+      clients.set(store, connection)
+      return store
+    },
+    async closeStore(store) {
+      const connection = clients.get(store)!
+      clients.delete(store)
+      await store.close?.()
+      await deleteKeys(connection, `{suite:${process.pid}:*`)
+      await connection.quit()
+    },
+  })
+}
 
 /**
  * A connection, a store and a unique key prefix for one test; all of it,
  * and the keys under the prefix, go away when the test ends
  */
-function setup(cleanup: TestContext['cleanup'], options: { channel?: string } = {}) {
+function setup(
+  cleanup: TestContext['cleanup'],
+  options: { channel?: string; fencing?: boolean } = {}
+) {
   const connection = new Redis({ port })
   const store = new RedisStore({ connection, ...options })
   const prefix = uniqueKey('adonis-lock-test')
@@ -258,6 +264,202 @@ test.group('Redis store | keys and fencing', (group) => {
   })
 })
 
+/**
+ * Records the names of the commands the connection sends, once it is
+ * connected
+ */
+async function recordCommands(connection: Redis): Promise<string[]> {
+  await connection.ping()
+  const sent: string[] = []
+  const sendCommand = connection.sendCommand.bind(connection)
+  connection.sendCommand = (command, stream) => {
+    sent.push(command.name)
+    return sendCommand(command, stream)
+  }
+  return sent
+}
+
+test.group('Redis store | fencing: false', (group) => {
+  group.tap((t) => t.skip(!available, 'Redis is not reachable on 127.0.0.1:6379'))
+
+  test('acquire is a bare SET NX PX: no counter, no token', async ({ assert, cleanup }) => {
+    const { connection, locks, prefix } = setup(cleanup, { fencing: false })
+    const sent = await recordCommands(connection)
+    const lock = locks.createLock('order.1', '10s')
+
+    assert.isTrue(await lock.acquire())
+    assert.deepEqual(sent, ['set'])
+    assert.isNull(lock.fencingToken)
+    assert.equal(await connection.get(`{${prefix}:order.1}`), lock.getOwner())
+    const pttl = await connection.pttl(`{${prefix}:order.1}`)
+    assert.isAbove(pttl, 9000)
+    assert.isAtMost(pttl, 10_000)
+
+    const [ran, token] = await locks
+      .createLock('order.2', '10s')
+      .run(({ fencingToken }) => fencingToken)
+    assert.isTrue(ran)
+    assert.isNull(token)
+
+    await lock.release()
+    assert.deepEqual(await connection.keys(`*${prefix}*`), [])
+  })
+
+  test('a lock without ttl is a SET NX without expiry', async ({ assert, cleanup }) => {
+    const { connection, locks, prefix } = setup(cleanup, { fencing: false })
+    const lock = locks.createLock('forever', null)
+    assert.isTrue(await lock.acquire())
+    assert.equal(await connection.pttl(`{${prefix}:forever}`), -1)
+    assert.isFalse(await locks.createLock('forever').acquireImmediately())
+    await lock.release()
+    assert.isTrue(await locks.createLock('forever').acquireImmediately())
+  })
+
+  test('a refused acquire asks PTTL for the time the holder has left', async ({
+    assert,
+    cleanup,
+  }) => {
+    const { connection, store, prefix } = setup(cleanup, { fencing: false })
+    const sent = await recordCommands(connection)
+    assert.deepEqual(await store.save(`${prefix}:held`, 'holder', 5000), {
+      acquired: true,
+      fencingToken: null,
+    })
+    assert.deepEqual(sent, ['set'])
+    const refused = await store.save(`${prefix}:held`, 'waiter', 5000)
+    assert.deepEqual(sent, ['set', 'set', 'pttl'])
+    assert.isFalse(refused.acquired)
+    assert.isAbove(refused.retryAfter!, 4000)
+    assert.isAtMost(refused.retryAfter!, 5000)
+    assert.equal(await connection.get(`{${prefix}:held}`), 'holder')
+
+    await store.save(`${prefix}:forever`, 'holder', null)
+    assert.deepEqual(await store.save(`${prefix}:forever`, 'waiter', 5000), {
+      acquired: false,
+      retryAfter: null,
+    })
+  })
+
+  test('a lock freed between the refused SET and the PTTL means retry now', async ({
+    assert,
+    cleanup,
+  }) => {
+    const { connection, store, prefix } = setup(cleanup, { fencing: false })
+    await store.save(`${prefix}:gone`, 'holder', 5000)
+    /**
+     * The holder releases right after the SET was refused
+     */
+    const set = connection.set.bind(connection) as (...args: unknown[]) => Promise<unknown>
+    connection.set = (async (...args: unknown[]) => {
+      const reply = await set(...args)
+      await store.delete(`${prefix}:gone`, 'holder')
+      return reply
+    }) as typeof connection.set
+    assert.deepEqual(await store.save(`${prefix}:gone`, 'waiter', 5000), {
+      acquired: false,
+      retryAfter: 0,
+    })
+  })
+
+  test('an expired lock is taken over, and its old owner cannot release it', async ({
+    assert,
+    cleanup,
+  }) => {
+    const { locks } = setup(cleanup, { fencing: false })
+    const stale = locks.createLock('short', 100)
+    assert.isTrue(await stale.acquire())
+    await sleep(250)
+    const fresh = locks.createLock('short', '10s')
+    assert.isTrue(await fresh.acquireImmediately())
+    await assert.rejects(() => stale.release(), E_LOCK_NOT_OWNED as any)
+    assert.isTrue(await fresh.isOwned())
+  })
+
+  test('semaphore slots keep their fencing tokens', async ({ assert, cleanup }) => {
+    const { locks } = setup(cleanup, { fencing: false })
+    const first = locks.createSemaphore('pool', 2, '10s')
+    const second = locks.createSemaphore('pool', 2, '10s')
+    assert.isTrue(await first.acquire())
+    assert.isTrue(await second.acquire())
+    assert.isAbove(second.fencingToken!, first.fencingToken!)
+  })
+
+  test('the option must be a boolean', ({ assert }) => {
+    const connection = new Redis({ port, lazyConnect: true })
+    for (const fencing of ['false', 0, 1, null, {}]) {
+      const create = () => new RedisStore({ connection, fencing: fencing as any })
+      assert.throws(create, E_INVALID_LOCK_CONFIG as any)
+      assert.throws(create, /Invalid "fencing" .*: expected a boolean/)
+    }
+    assert.doesNotThrow(() => new RedisStore({ connection, fencing: true }))
+    assert.doesNotThrow(() => new RedisStore({ connection, fencing: undefined }))
+    connection.disconnect()
+  })
+})
+
+test.group('Redis store | inspect', (group) => {
+  group.tap((t) => t.skip(!available, 'Redis is not reachable on 127.0.0.1:6379'))
+
+  test('owner, remaining ms and fencing token in one command', async ({ assert, cleanup }) => {
+    const { connection, store, locks } = setup(cleanup)
+    const lock = locks.createLock('held', '10s')
+    await lock.acquire()
+    /**
+     * The first call may load the script (NOSCRIPT, then EVAL)
+     */
+    await store.inspect(lock.storeKey)
+    const sent = await recordCommands(connection)
+
+    const inspection = await store.inspect(lock.storeKey)
+    assert.deepEqual(sent, ['evalsha'])
+    assert.equal(inspection?.owner, lock.getOwner())
+    assert.equal(inspection?.fencingToken, lock.fencingToken)
+    assert.isAbove(inspection!.expiresIn!, 9000)
+    assert.isAtMost(inspection!.expiresIn!, 10_000)
+
+    await lock.release()
+    assert.isNull(await store.inspect(lock.storeKey))
+    assert.isNull(await store.inspect(locks.createLock('never-taken').storeKey))
+  })
+
+  test('a lock without ttl never expires; a lost counter is an unknown token', async ({
+    assert,
+    cleanup,
+  }) => {
+    const { connection, store, locks, prefix } = setup(cleanup)
+    const lock = locks.createLock('forever', null)
+    await lock.acquire()
+    assert.deepEqual(await store.inspect(lock.storeKey), {
+      owner: lock.getOwner(),
+      expiresIn: null,
+      fencingToken: lock.fencingToken,
+    })
+    /**
+     * What a lock held past the lifetime of its counter sees
+     */
+    await connection.del(`{${prefix}:forever}:fencing`)
+    assert.deepEqual(await store.inspect(lock.storeKey), {
+      owner: lock.getOwner(),
+      expiresIn: null,
+      fencingToken: undefined,
+    })
+  })
+
+  test('with fencing: false the token is null, even next to an old counter', async ({
+    assert,
+    cleanup,
+  }) => {
+    const { connection, store, locks, prefix } = setup(cleanup, { fencing: false })
+    await connection.set(`{${prefix}:plain}:fencing`, '42', 'PX', 10_000)
+    const lock = locks.createLock('plain', '10s')
+    await lock.acquire()
+    const inspection = await store.inspect(lock.storeKey)
+    assert.equal(inspection?.owner, lock.getOwner())
+    assert.isNull(inspection?.fencingToken)
+    assert.isAbove(inspection!.expiresIn!, 9000)
+  })
+})
+
 test.group('Redis store | waking waiters', (group) => {
   group.tap((t) => {
     t.skip(!available, 'Redis is not reachable on 127.0.0.1:6379')
@@ -294,14 +496,44 @@ test.group('Redis store | waking waiters', (group) => {
 
     assert.deepEqual(order, [1, 2, 3])
     /**
-     * Each waiter tried on arrival and once when woken: no herd retrying
-     * on every release
+     * The first waiter tried on arrival; the next two found it in line and
+     * queued behind it without trying. Then each tried once, when woken: no
+     * herd retrying on every release.
      */
-    assert.equal(attempts, 6)
+    assert.equal(attempts, 4)
     /**
      * Woken, not polling: a poll would come after 15 s or more
      */
     assert.isBelow(Date.now() - startedAt, 10_000)
+  })
+
+  test('an owner asking again right after its release queues behind the waiter', async ({
+    assert,
+    cleanup,
+  }) => {
+    const { locks, store } = setup(cleanup)
+    const holder = locks.createLock('barging', '20s')
+    await holder.acquire()
+    assert.isFalse(store.hasWaiters(holder.storeKey))
+
+    const order: string[] = []
+    const waiter = locks.createLock('barging', '20s')
+    const waiting = waiter.acquire({ retry: { delay: '30s', timeout: '15s' } }).then(async () => {
+      order.push('waiter')
+      await waiter.release()
+    })
+    for (let tick = 0; tick < 400 && !store.hasWaiters(holder.storeKey); tick++) await sleep(5)
+    assert.isTrue(store.hasWaiters(holder.storeKey))
+
+    await holder.release()
+    const again = locks.createLock('barging', '20s')
+    assert.isTrue(await again.acquire({ retry: { delay: '30s', timeout: '15s' } }))
+    order.push('holder again')
+    await waiting
+
+    assert.deepEqual(order, ['waiter', 'holder again'])
+    assert.isFalse(store.hasWaiters(holder.storeKey))
+    await again.release()
   })
 
   test('a waiter of another store on another connection is woken', async ({ assert, cleanup }) => {
@@ -723,5 +955,37 @@ test.group('Redis store | stores.redis on an @adonisjs/redis connection', (group
     await lock.release()
     assert.isTrue(await waiting)
     await waiter.release()
+  })
+
+  test('passes fencing: false on to the store', async ({ assert, cleanup }) => {
+    const prefix = uniqueKey('adonis-lock-test')
+    const keys = new Redis({ port })
+    cleanup(async () => {
+      await deleteKeys(keys, `*${prefix}*`)
+      await keys.quit()
+    })
+    const app = await setupApp({
+      rcFileContents: {
+        providers: [
+          () => import('@adonisjs/redis/redis_provider'),
+          () => import('../providers/lock_provider.ts'),
+        ],
+      },
+      config: {
+        redis: defineRedisConfig({ connection: 'main', connections: { main: { port } } }),
+        lock: defineConfig({
+          default: 'redis',
+          prefix,
+          stores: { redis: stores.redis({ connectionName: 'main', fencing: false }) },
+        }),
+      },
+    })
+    const manager = await app.container.make('lock.manager')
+
+    const lock = manager.createLock('invoice.2', '10s')
+    assert.isTrue(await lock.acquire())
+    assert.isNull(lock.fencingToken)
+    assert.deepEqual(await keys.keys(`*${prefix}*`), [`{${prefix}:invoice.2}`])
+    await lock.release()
   })
 })

@@ -68,25 +68,46 @@ export const oursRedis: Contender = {
   modes: ['default', 'fast'],
   notes:
     '`new LockFactory(new RedisStore({ connection }))`; default retry: woken on release, 250 ms fallback poll',
-  async open(targets, mode: RetryMode): Promise<LockSession> {
-    const connection = connect(targets)
-    const store = new RedisStore({ connection })
-    const factory = new LockFactory(store, {
-      ttl: LOCK_TTL_MS,
-      retry: mode === 'fast' ? { delay: FAST_RETRY_MS } : undefined,
-    })
-    return {
-      async acquire(key) {
-        const lock = factory.createLock(key)
-        await lock.acquire()
-        return () => lock.release()
-      },
-      async close() {
-        await store.close()
-        await disconnect(connection)
-      },
-    }
-  },
+  open: (targets, mode) => openOurs(targets, mode, true),
+}
+
+/**
+ * Ours without fencing tokens: acquire is a bare `SET NX PX`, next to
+ * `ours-redis` in the same run
+ */
+export const oursRedisNoFencing: Contender = {
+  id: 'ours-redis-nofencing',
+  label: 'adonis-lock (redis, fencing: false)',
+  backend: 'redis',
+  role: 'ours',
+  modes: ['default'],
+  notes:
+    'as `ours-redis`, with `new RedisStore({ connection, fencing: false })`: acquire is `SET key owner NX PX ttl`, a refused one adds a `PTTL`',
+  open: (targets, mode) => openOurs(targets, mode, false),
+}
+
+async function openOurs(
+  targets: BenchTargets,
+  mode: RetryMode,
+  fencing: boolean
+): Promise<LockSession> {
+  const connection = connect(targets)
+  const store = new RedisStore({ connection, fencing })
+  const factory = new LockFactory(store, {
+    ttl: LOCK_TTL_MS,
+    retry: mode === 'fast' ? { delay: FAST_RETRY_MS } : undefined,
+  })
+  return {
+    async acquire(key) {
+      const lock = factory.createLock(key)
+      await lock.acquire()
+      return () => lock.release()
+    },
+    async close() {
+      await store.close()
+      await disconnect(connection)
+    },
+  }
 }
 
 export const verrouRedis: Contender = {
@@ -167,4 +188,11 @@ export const redisSemaphore: Contender = {
   },
 }
 
-export const redisContenders = [rawRedis, oursRedis, verrouRedis, redlock, redisSemaphore]
+export const redisContenders = [
+  rawRedis,
+  oursRedis,
+  oursRedisNoFencing,
+  verrouRedis,
+  redlock,
+  redisSemaphore,
+]

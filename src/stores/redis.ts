@@ -1,7 +1,8 @@
 import type { Cluster, Redis } from 'ioredis'
+import { describe } from '../describe.ts'
 import { E_INVALID_LOCK_CONFIG, E_LOCK_NOT_OWNED } from '../errors.ts'
 import { sleep } from '../wait.ts'
-import type { AcquireResult, LockStore, SemaphoreStore } from '../types.ts'
+import type { AcquireResult, LockInspection, LockStore, SemaphoreStore } from '../types.ts'
 import { ReleaseChannel } from './redis_release_channel.ts'
 import {
   ACQUIRE,
@@ -10,6 +11,7 @@ import {
   EXTEND_SLOT,
   FORCE_RELEASE,
   FORCE_RELEASE_SLOTS,
+  INSPECT,
   RELEASE,
   RELEASE_SLOT,
   SLOT_OWNERS,
@@ -32,6 +34,12 @@ export interface RedisStoreOptions {
    * Pub/sub channel of release messages
    */
   channel?: string
+  /**
+   * Hand out fencing tokens (default). `false` makes acquire a bare
+   * `SET NX PX` instead of a Lua script, and `fencingToken` null.
+   * Semaphore slots keep their tokens either way.
+   */
+  fencing?: boolean
 }
 
 const DEFAULT_RELEASE_CHANNEL = 'adonis-lock:released'
@@ -67,10 +75,24 @@ function counterTtl(ttl: number | null): number {
 }
 
 /**
- * A ttl as the scripts take it: whole ms, '' for no expiry
+ * A ttl in whole ms, as PX takes it
+ */
+function wholeMs(ttl: number): number {
+  return Math.max(1, Math.ceil(ttl))
+}
+
+/**
+ * A ttl as the scripts take it: '' for no expiry
  */
 function scriptTtl(ttl: number | null): number | '' {
-  return ttl === null ? '' : Math.max(1, Math.ceil(ttl))
+  return ttl === null ? '' : wholeMs(ttl)
+}
+
+/**
+ * A PTTL as ms left: -1 (no expiry) is null, -2 (gone since) is 0
+ */
+function msLeft(pttl: number): number | null {
+  return pttl === -1 ? null : Math.max(0, pttl)
 }
 
 /**
@@ -78,7 +100,7 @@ function scriptTtl(ttl: number | null): number | '' {
  */
 function acquireResult([acquired, value]: [1, string] | [0, number]): AcquireResult {
   if (acquired === 1) return { acquired: true, fencingToken: Number(value) }
-  return { acquired: false, retryAfter: value < 0 ? null : value }
+  return { acquired: false, retryAfter: msLeft(value) }
 }
 
 function isNoScript(error: unknown): boolean {
@@ -87,12 +109,14 @@ function isNoScript(error: unknown): boolean {
 
 /**
  * Locks in Redis (a server, Sentinel or Cluster), through ioredis. Every
- * call is one round trip: one Lua script, or one read.
+ * call is one round trip: one Lua script, or one command; without fencing,
+ * a refused acquire adds a PTTL.
  */
 export class RedisStore implements LockStore, SemaphoreStore {
   #connection: Redis | Cluster
   #subscriber: Redis | Cluster | undefined
   #channel: string
+  #fencing: boolean
   #releases: ReleaseChannel | undefined
   #closed = false
 
@@ -113,13 +137,29 @@ export class RedisStore implements LockStore, SemaphoreStore {
     ) {
       throw new E_INVALID_LOCK_CONFIG('Invalid "channel": expected a non-empty string')
     }
+    if (options.fencing !== undefined && typeof options.fencing !== 'boolean') {
+      throw new E_INVALID_LOCK_CONFIG(
+        `Invalid "fencing" ${describe(options.fencing)}: expected a boolean`
+      )
+    }
     this.#connection = options.connection
     this.#subscriber = options.subscriber
     this.#channel = options.channel ?? DEFAULT_RELEASE_CHANNEL
+    this.#fencing = options.fencing ?? true
   }
 
   async save(key: string, owner: string, ttl: number | null): Promise<AcquireResult> {
     const redisKey = lockKey(key)
+    if (!this.#fencing) {
+      const set = await (ttl === null
+        ? this.#connection.set(redisKey, owner, 'NX')
+        : this.#connection.set(redisKey, owner, 'PX', wholeMs(ttl), 'NX'))
+      if (set === 'OK') return { acquired: true, fencingToken: null }
+      /**
+       * Only refused tries pay this read
+       */
+      return { acquired: false, retryAfter: msLeft(await this.#connection.pttl(redisKey)) }
+    }
     const reply = await this.#run(ACQUIRE, 2, [
       redisKey,
       `${redisKey}:fencing`,
@@ -145,6 +185,23 @@ export class RedisStore implements LockStore, SemaphoreStore {
 
   async owner(key: string): Promise<string | null> {
     return this.#connection.get(lockKey(key))
+  }
+
+  /**
+   * Holder, remaining ttl and token in one atomic read. The counter holds
+   * the last token handed out for the key, the holder's; it may have
+   * expired under a lock held longer than its lifetime, and then the
+   * token is unknown (undefined).
+   */
+  async inspect(key: string): Promise<LockInspection | null> {
+    const redisKey = lockKey(key)
+    const reply = (await this.#run(INSPECT, 2, [redisKey, `${redisKey}:fencing`])) as
+      [string, number, string | null] | null
+    if (!reply) return null
+    const [owner, pttl, counter] = reply
+    let fencingToken: number | null | undefined = null
+    if (this.#fencing) fencingToken = counter === null ? undefined : Number(counter)
+    return { owner, expiresIn: msLeft(pttl), fencingToken }
   }
 
   async extend(key: string, owner: string, duration: number): Promise<void> {
@@ -189,6 +246,14 @@ export class RedisStore implements LockStore, SemaphoreStore {
 
   async slotOwners(key: string): Promise<string[]> {
     return (await this.#run(SLOT_OWNERS, 1, [slotsKey(key)])) as string[]
+  }
+
+  /**
+   * Whether waiters of this process (on any store sharing the release
+   * channel) stand in line for the key
+   */
+  hasWaiters(key: string): boolean {
+    return this.#releases?.hasWaiters(key) ?? false
   }
 
   /**

@@ -108,6 +108,14 @@ export class ReleaseChannel {
   }
 
   /**
+   * Whether waiters of this process stand in line for the key. A waiter
+   * being woken has already left the line.
+   */
+  hasWaiters(key: string): boolean {
+    return this.#lines.has(key)
+  }
+
+  /**
    * The last store leaving closes the connection the channel opened, or
    * unsubscribes a given one, and wakes whoever still waits
    */

@@ -51,6 +51,16 @@ return 1
 `)
 
 /**
+ * KEYS: lock, fencing counter. Read-only.
+ * Returns nil when the key is free, else {owner, PTTL, counter or nil}.
+ */
+export const INSPECT = script(`
+local owner = redis.call('GET', KEYS[1])
+if not owner then return false end
+return {owner, redis.call('PTTL', KEYS[1]), redis.call('GET', KEYS[2])}
+`)
+
+/**
  * KEYS: lock. ARGV: release channel, message.
  */
 export const FORCE_RELEASE = script(`
