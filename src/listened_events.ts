@@ -27,10 +27,10 @@ interface ListenerCache {
   faking: boolean
 }
 
-const caches = new WeakMap<LockEventEmitter, ListenerCache | null>()
+const checks = new WeakMap<LockEventEmitter, (event: string) => boolean>()
 
 /**
- * Whether `emit(event)` would reach anyone. Every lock operation asks, so
+ * Whether `emit(event)` would reach anyone: every lock operation asks, so
  * for an event nobody listens to the question is the whole cost of the
  * event. The AdonisJS emitter answers through Emittery's listenerCount
  * (~130 ns, as much as the rest of a memory lock's release), so its
@@ -40,20 +40,29 @@ const caches = new WeakMap<LockEventEmitter, ListenerCache | null>()
  *
  * Emitters of another shape are asked every time.
  */
-export function isListened(emitter: LockEventEmitter, event: string): boolean {
-  let cache = caches.get(emitter)
-  if (cache === undefined) {
-    cache = watch(emitter)
-    caches.set(emitter, cache)
+export function listenerCheck(emitter: LockEventEmitter): (event: string) => boolean {
+  let check = checks.get(emitter)
+  if (!check) {
+    check = createCheck(emitter)
+    checks.set(emitter, check)
   }
-  if (cache === null) return emitter.hasListeners ? emitter.hasListeners(event) : true
-  if (cache.faking) return true
-  let answer = cache.answers.get(event)
-  if (answer === undefined) {
-    answer = emitter.hasListeners!(event)
-    cache.answers.set(event, answer)
+  return check
+}
+
+function createCheck(emitter: LockEventEmitter): (event: string) => boolean {
+  const cache = watch(emitter)
+  if (!cache) {
+    return emitter.hasListeners ? (event) => emitter.hasListeners!(event) : () => true
   }
-  return answer
+  return (event) => {
+    if (cache.faking) return true
+    let answer = cache.answers.get(event)
+    if (answer === undefined) {
+      answer = emitter.hasListeners!(event)
+      cache.answers.set(event, answer)
+    }
+    return answer
+  }
 }
 
 function watch(emitter: LockEventEmitter): ListenerCache | null {

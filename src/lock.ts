@@ -5,7 +5,6 @@ import {
   E_LOCK_NOT_OWNED,
   E_LOCK_STORAGE_ERROR,
 } from './errors.ts'
-import { isListened } from './listened_events.ts'
 import { checkAcquireOptions, resolveRetry } from './options.ts'
 import { settleWithin, sleep } from './wait.ts'
 import type {
@@ -231,7 +230,7 @@ export class Lock {
       this.#acquired = false
     }
     this.#expirationTime = null
-    this.#emit('lock:released', () => this.#eventBase())
+    if (this.#reports('lock:released')) this.#emit('lock:released', this.#eventBase())
   }
 
   /**
@@ -246,7 +245,7 @@ export class Lock {
     }
     this.#acquired = false
     this.#expirationTime = null
-    this.#emit('lock:released', () => this.#eventBase())
+    if (this.#reports('lock:released')) this.#emit('lock:released', this.#eventBase())
   }
 
   /**
@@ -263,7 +262,9 @@ export class Lock {
       throw E_LOCK_STORAGE_ERROR.wrap(error, `extend "${this.key}"`)
     }
     this.#expirationTime = startedAt + duration
-    this.#emit('lock:extended', () => ({ ...this.#eventBase(), ttl: duration }))
+    if (this.#reports('lock:extended')) {
+      this.#emit('lock:extended', { ...this.#eventBase(), ttl: duration })
+    }
   }
 
   /**
@@ -375,21 +376,23 @@ export class Lock {
      */
     this.#expirationTime = this.#ttl === null ? null : attemptedAt + this.#ttl
     this.#fencingToken = result.fencingToken ?? null
-    this.#emit('lock:acquired', () => ({
+    if (!this.#reports('lock:acquired')) return
+    this.#emit('lock:acquired', {
       ...this.#eventBase(),
       waited: Date.now() - startedAt,
       attempts,
       fencingToken: this.#fencingToken,
-    }))
+    })
   }
 
   #failed(startedAt: number, attempts: number, reason: FailureReason) {
-    this.#emit('lock:failed', () => ({
+    if (!this.#reports('lock:failed')) return
+    this.#emit('lock:failed', {
       ...this.#eventBase(),
       waited: Date.now() - startedAt,
       attempts,
       reason,
-    }))
+    })
   }
 
   async #runHeld<T>(callback: (context: LockRunContext) => T | Promise<T>): Promise<[true, T]> {
@@ -471,7 +474,7 @@ export class Lock {
       { key: this.key, store: this.#options.storeName, owner: this.#owner, reason },
       'adonis-lock: lock lost'
     )
-    this.#emit('lock:lost', () => ({ ...this.#eventBase(), reason }))
+    if (this.#reports('lock:lost')) this.#emit('lock:lost', { ...this.#eventBase(), reason })
   }
 
   #eventBase() {
@@ -479,18 +482,23 @@ export class Lock {
   }
 
   /**
-   * Emits the event and writes it as a debug log. The payload is built
-   * only when someone listens or debug logs are on, so it costs nothing
-   * otherwise.
+   * Whether the event has listeners or debug logs are on: callers build a
+   * payload only then, so an unused event costs this check alone
    */
-  #emit<K extends keyof LockEvents>(event: K, payload: () => LockEvents[K]) {
-    const { emitter, logger } = this.#options
-    const listened = emitter !== undefined && isListened(emitter, event)
-    const logged = logger?.isLevelEnabled?.('debug') ?? false
-    if (!listened && !logged) return
-    const data = payload()
-    if (logged) logger!.debug(data, event)
-    if (listened) emitter!.emit(event, data)
+  #reports(event: keyof LockEvents): boolean {
+    return (
+      (this.#options.listened?.(event) ?? false) ||
+      (this.#options.logger?.isLevelEnabled?.('debug') ?? false)
+    )
+  }
+
+  /**
+   * Emits the event and writes it as a debug log
+   */
+  #emit<K extends keyof LockEvents>(event: K, data: LockEvents[K]) {
+    const { emitter, logger, listened } = this.#options
+    if (logger?.isLevelEnabled?.('debug')) logger.debug(data, event)
+    if (listened?.(event)) emitter!.emit(event, data)
   }
 }
 

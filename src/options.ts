@@ -1,3 +1,4 @@
+import { listenerCheck } from './listened_events.ts'
 import { describe } from './describe.ts'
 import { parseDuration, parseRequiredDuration } from './duration.ts'
 import { E_INVALID_DURATION, E_INVALID_LOCK_CONFIG } from './errors.ts'
@@ -70,6 +71,7 @@ export function resolveLockOptions(options: LockFactoryOptions | null = {}): Res
     prefix,
     storeName: options.storeName ?? 'default',
     emitter: options.emitter,
+    listened: options.emitter ? listenerCheck(options.emitter) : undefined,
     logger: options.logger,
   }
 }

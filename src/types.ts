@@ -220,6 +220,11 @@ export interface ResolvedLockOptions {
   prefix: string
   storeName: string
   emitter?: LockEventEmitter
+  /**
+   * Whether `emitter` has listeners for an event, answered from a cache
+   * (see listened_events.ts)
+   */
+  listened?: (event: keyof LockEvents) => boolean
   logger?: LockLogger
 }
 

@@ -298,6 +298,24 @@ function mergeWindowsSafe(row: ContendedRow): number {
   return row.windows.length === 0 ? 0 : mergeWindows(row).overlaps
 }
 
+/**
+ * Events nobody listens to cost nothing: ours with the app's emitter and
+ * no listener against ours without an emitter, round by round. Below 1x
+ * by noise alone half of the time, hence the margin.
+ */
+function unusedEventsGoal(result: ThroughputResult | undefined, scenario: string): Goal | null {
+  const rows = result?.rows ?? []
+  const withEmitter = rows.find((row) => row.contender.id === 'ours-memory-events')
+  const without = rows.find((row) => row.contender.id === 'ours-memory')
+  if (!withEmitter || !without) return null
+  const goal = `Memory ${scenario}: events without listeners ≥ 0.95x adonis-lock (memory) without an emitter`
+  if (withEmitter.error || without.error) {
+    return { goal, measured: `not measured: ${withEmitter.error ?? without.error}`, met: null }
+  }
+  const value = ratioToBaseline(withEmitter, without)
+  return { goal, measured: ratio(value), met: value >= 0.95 }
+}
+
 export function goals(report: Report): Goal[] {
   return [
     throughputGoal(report.sequential, 'sequential', 'redis', 0.97),
@@ -306,6 +324,8 @@ export function goals(report: Report): Goal[] {
     throughputGoal(report.concurrent, '64 concurrent', 'redis', 0.97, 'ours-redis-nofencing'),
     throughputGoal(report.sequential, 'sequential', 'memory', 0.5),
     throughputGoal(report.concurrent, '64 concurrent', 'memory', 0.5),
+    unusedEventsGoal(report.sequential, 'sequential'),
+    unusedEventsGoal(report.concurrent, '64 concurrent'),
     throughputGoal(report.sequential, 'sequential', 'postgres', 1),
     throughputGoal(report.concurrent, '64 concurrent', 'postgres', 1),
     ...contendedGoals(report.contended),
