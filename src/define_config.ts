@@ -78,6 +78,11 @@ export interface DatabaseStoreConfig {
    * prunes a few expired rows. `false`: only `node ace lock:prune` does
    */
   pruneInterval?: Duration | false
+  /**
+   * PostgreSQL: named prepared statements (`true` by default). `false`
+   * behind a pooler that cannot keep them (PgBouncer in transaction mode)
+   */
+  preparedStatements?: boolean
 }
 
 /**
@@ -129,6 +134,7 @@ export const stores: {
               connection: db.connection(connectionName).getWriteClient(),
               tableName: config.tableName,
               pruneInterval: config.pruneInterval,
+              preparedStatements: config.preparedStatements,
             }),
         },
       }

@@ -579,6 +579,143 @@ for (const dialect of TEST_DIALECTS) {
         assert.isTrue(await store.exists('k'))
       })
 
+      /**
+       * A knex of a single connection: the store's statements and the
+       * test's own queries then run in the same session
+       */
+      const oneConnection = (cleanup: (fn: () => Promise<void>) => void) => {
+        const connection = knex({
+          ...connectionConfig('postgres'),
+          pool: { min: 0, max: 1 },
+          log: SILENT_LOG,
+        })
+        cleanup(() => connection.destroy())
+        return connection
+      }
+
+      test('statements are prepared once per connection, unless preparedStatements is false', async ({
+        assert,
+        cleanup,
+      }) => {
+        for (const preparedStatements of [true, false]) {
+          const connection = oneConnection(cleanup)
+          const store = new DatabaseStore({
+            connection,
+            tableName: database.tableName,
+            preparedStatements,
+          })
+          for (let round = 0; round < 2; round++) {
+            assert.deepInclude(await store.save('k', 'holder', 10_000), { acquired: true })
+            assert.deepInclude(await store.save('k', 'waiter', 10_000), { acquired: false })
+            await store.delete('k', 'holder')
+          }
+          const { rows } = await connection.raw(
+            `SELECT name FROM pg_prepared_statements WHERE name LIKE 'adonis\\_lock\\_%'`
+          )
+          assert.lengthOf(rows, preparedStatements ? 2 : 0)
+        }
+      })
+
+      test("a release leaves the session's synchronous_commit as it found it", async ({
+        assert,
+        cleanup,
+      }) => {
+        const connection = oneConnection(cleanup)
+        const setting = async () => {
+          const { rows } = await connection.raw('SHOW synchronous_commit')
+          return rows[0].synchronous_commit
+        }
+        const before = await setting()
+        const store = new DatabaseStore({ connection, tableName: database.tableName })
+        await store.save('k', 'holder', 10_000)
+        await store.delete('k', 'holder')
+        assert.equal(await setting(), before)
+      })
+
+      test("a refused try neither writes nor locks the holder's row", async ({ assert }) => {
+        const store = storeOn()
+        await store.save('k', 'holder', 10_000)
+        const version = async () => {
+          const { rows } = await database.client
+            .getWriteClient()
+            .raw(
+              `SELECT CAST(xmin AS text) AS xmin, CAST(xmax AS text) AS xmax, CAST(ctid AS text) AS ctid FROM ?? WHERE "key" = 'k'`,
+              [database.tableName]
+            )
+          return rows[0]
+        }
+        const before = await version()
+        assert.deepInclude(await store.save('k', 'waiter', 10_000), { acquired: false })
+        assert.deepEqual(await version(), before)
+      })
+
+      test('a try that loses a free row to a concurrent taker reports no retry time', async ({
+        assert,
+      }) => {
+        const store = storeOn()
+        await store.save('k', 'first', 10_000)
+        await store.delete('k', 'first')
+        const writer = database.client.getWriteClient()
+        const taker = await writer.transaction()
+        try {
+          await taker.raw(
+            `UPDATE ?? SET "owner" = 'taker', "expiration" = "expiration" + 60000 WHERE "key" = 'k'`,
+            [database.tableName]
+          )
+          const attempt = store.save('k', 'late', 10_000)
+          /**
+           * The row was free when the attempt started: it waits for the
+           * taker to commit, then checks the row again
+           */
+          const waiting = async () => {
+            const { rows } = await writer.raw(
+              `SELECT count(*) AS waiting FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE ?`,
+              [`%${database.tableName}%`]
+            )
+            return Number(rows[0].waiting)
+          }
+          for (let tries = 0; (await waiting()) === 0 && tries < 100; tries++) await sleep(50)
+          await taker.commit()
+          assert.deepEqual(await attempt, { acquired: false, retryAfter: undefined })
+        } finally {
+          if (!taker.isCompleted()) await taker.rollback()
+        }
+        assert.equal((await store.inspect('k'))!.owner, 'taker')
+      })
+
+      test('a statement whose table changed under its prepared plan fails once, then works', async ({
+        assert,
+        cleanup,
+      }) => {
+        const connection = oneConnection(cleanup)
+        const store = new DatabaseStore({ connection, tableName: database.tableName })
+        await store.save('k', 'holder', 10_000)
+        assert.equal((await store.inspect('k'))!.owner, 'holder')
+        await connection.raw('ALTER TABLE ?? ALTER COLUMN "owner" TYPE varchar(100)', [
+          database.tableName,
+        ])
+
+        await assert.rejects(() => store.inspect('k'), E_LOCK_STORAGE_ERROR as any)
+        assert.equal((await store.inspect('k'))!.owner, 'holder')
+      })
+
+      test('once a missing table is created, the same connection takes locks', async ({
+        assert,
+        cleanup,
+      }) => {
+        const connection = oneConnection(cleanup)
+        const tableName = uniqueName('late')
+        const store = new DatabaseStore({ connection, tableName })
+        await assert.rejects(() => store.save('k', 'holder', 10_000), E_LOCK_STORAGE_ERROR as any)
+
+        await connection.raw('CREATE TABLE ?? (LIKE ?? INCLUDING ALL)', [
+          tableName,
+          database.tableName,
+        ])
+        cleanup(() => connection.schema.dropTableIfExists(tableName))
+        assert.deepInclude(await store.save('k', 'holder', 10_000), { acquired: true })
+      })
+
       test('when the LISTEN connection drops, waiters retry and the next wait reconnects', async ({
         assert,
         cleanup,
@@ -682,6 +819,7 @@ test.group('Database store | setup', () => {
       { connection, tableName: '' },
       { connection, tableName: 42 },
       { connection, pruneInterval: 'often' },
+      { connection, preparedStatements: 'no' },
     ]) {
       try {
         new DatabaseStore(options as any)

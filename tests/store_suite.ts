@@ -456,7 +456,10 @@ export function registerStoreSuite(name: string, options: StoreSuiteOptions) {
       assert,
     }) => {
       const locks = factory()
-      const { peak, sections, refused } = await crowd(10, 4, 5, (section) =>
+      /**
+       * Held long enough that polling stores, too, surely reach the limit
+       */
+      const { peak, sections, refused } = await crowd(10, 4, 30, (section) =>
         locks
           .createSemaphore('crowd', 3, '10s')
           .run(section, { retry: { delay: 15, timeout: '15s' } })

@@ -294,6 +294,39 @@ function contendedGoalsOf(ours: ContendedRow, baseline: ContendedRow, backend: B
   return found
 }
 
+/**
+ * Critical sections/s of ours against a peer's, each retry mode against
+ * the same mode of the peer (when both ran)
+ */
+function peerContendedGoals(
+  result: ContendedResult | undefined,
+  backend: Backend,
+  peerId: string,
+  minimum: number
+): Goal[] {
+  const found: Goal[] = []
+  const rows = result?.rows.filter((row) => row.contender.backend === backend) ?? []
+  for (const mode of ['default', 'fast'] as const) {
+    const ours = rows.find(
+      (row) => row.contender.role === 'ours' && variantOf(row.contender) === '' && row.mode === mode
+    )
+    const peer = rows.find((row) => row.contender.id === peerId && row.mode === mode)
+    if (!ours || !peer) continue
+    const goal = `${BACKEND_LABELS[backend]} contended, ${mode === 'default' ? 'default retry' : '10 ms retry'}: critical sections/s ≥ ${minimum.toFixed(2)}x ${peer.contender.label}`
+    if (ours.windows.length === 0 || peer.windows.length === 0) {
+      found.push({ goal, measured: `not measured: ${ours.error ?? peer.error}`, met: null })
+      continue
+    }
+    const value = contendedRatio(ours, peer)
+    found.push({
+      goal,
+      measured: `${ratio(value)} (${rate(mergeWindows(ours).csPerSecond)} vs ${rate(mergeWindows(peer).csPerSecond)})`,
+      met: value >= minimum,
+    })
+  }
+  return found
+}
+
 function mergeWindowsSafe(row: ContendedRow): number {
   return row.windows.length === 0 ? 0 : mergeWindows(row).overlaps
 }
@@ -329,6 +362,7 @@ export function goals(report: Report): Goal[] {
     throughputGoal(report.sequential, 'sequential', 'postgres', 1),
     throughputGoal(report.concurrent, '64 concurrent', 'postgres', 1),
     ...contendedGoals(report.contended),
+    ...peerContendedGoals(report.contended, 'postgres', 'verrou-postgres', 1.5),
   ].filter((goal): goal is Goal => goal !== null)
 }
 

@@ -8,7 +8,11 @@ import type { BenchTargets } from '../contenders/contender.ts'
  * The benchmark's own database on the shared PostgreSQL server, so its
  * tables never meet those of tests running at the same time
  */
-export const BENCH_DATABASE = 'adonis_lock_bench'
+/**
+ * One database per run, so that runs at the same time do not drop each
+ * other's
+ */
+export const BENCH_DATABASE = `adonis_lock_bench_${process.pid}`
 
 const POOL_SIZE = 5
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Knex } from 'knex'
 import debug from '../debug.ts'
+import { describe } from '../describe.ts'
 import { parseRequiredDuration } from '../duration.ts'
 import { E_INVALID_LOCK_CONFIG, E_LOCK_NOT_OWNED, E_LOCK_STORAGE_ERROR } from '../errors.ts'
 import type {
@@ -18,6 +19,7 @@ import {
   type DialectStatements,
   type SemaphoreStatements,
 } from './database/dialects.ts'
+import { PgStatements } from './database/pg_statements.ts'
 import { ReleaseListener } from './database/release_listener.ts'
 
 /**
@@ -43,9 +45,18 @@ export interface DatabaseStoreOptions {
    * `prune()` and `node ace lock:prune`.
    */
   pruneInterval?: Duration | false
+  /**
+   * PostgreSQL: run the statements as named prepared statements, parsed
+   * and planned once per connection (true by default). Set to false
+   * behind a pooler that cannot keep them, such as PgBouncer in
+   * transaction mode before 1.21 or with `max_prepared_statements = 0`.
+   */
+  preparedStatements?: boolean
 }
 
 export const DEFAULT_TABLE_NAME = 'locks'
+
+type RunStatement = (sql: string, bindings: Record<string, unknown>) => Promise<unknown>
 
 /**
  * Rows are pruned this long after they expired or were released. Until
@@ -175,6 +186,7 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
   readonly waitForRelease?: (key: string, ms: number, signal?: AbortSignal) => Promise<void>
 
   #knex: Knex
+  #run: RunStatement
   #dialect: Dialect
   #sql: DialectStatements
   #table: string
@@ -214,6 +226,7 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
     this.#sql = dialect.statements(this.#table)
     this.#channel = releaseChannel(tableName)
     this.#pruneInterval = pruneIntervalOf(options.pruneInterval)
+    this.#run = this.#runner(options.preparedStatements)
     this.#nextPruneAt = this.#pruneInterval === false ? Infinity : Date.now() + this.#pruneInterval
 
     if (dialect.name === 'postgres') {
@@ -540,9 +553,27 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
       .finally(() => (this.#pruning = undefined))
   }
 
+  /**
+   * PostgreSQL runs the statements itself (see PgStatements); the other
+   * databases through `knex.raw`, which parses the named bindings on each
+   * call but has no speed goal to meet there
+   */
+  #runner(preparedStatements: boolean | undefined): RunStatement {
+    if (preparedStatements !== undefined && typeof preparedStatements !== 'boolean') {
+      throw new E_INVALID_LOCK_CONFIG(
+        `Invalid "preparedStatements" ${describe(preparedStatements)} of the database lock store: expected a boolean`
+      )
+    }
+    if (this.#dialect.name === 'postgres') {
+      const statements = new PgStatements(this.#knex, preparedStatements ?? true)
+      return (sql, bindings) => statements.run(sql, bindings)
+    }
+    return (sql, bindings) => this.#knex.raw(sql, bindings as Knex.ValueDict)
+  }
+
   async #query(action: string, sql: string, bindings: Record<string, unknown>): Promise<unknown> {
     try {
-      return await this.#knex.raw(sql, bindings as Knex.ValueDict)
+      return await this.#run(sql, bindings)
     } catch (error) {
       throw this.#storageError(error, action)
     }

@@ -133,6 +133,19 @@ const PG_NOW = 'CAST(floor(extract(epoch FROM statement_timestamp()) * 1000) AS 
 const PG_NOW_US = 'CAST(floor(extract(epoch FROM statement_timestamp()) * 1000000) AS bigint)'
 const PG_HELD = `("expiration" IS NULL OR "expiration" > ${PG_NOW})`
 
+/**
+ * Selected by the release statements when they freed a row: the release
+ * then commits without waiting for its WAL flush, so the NOTIFY goes out
+ * at once, and concurrent releases do not queue behind each other's
+ * flush (a notifying commit holds a database-wide lock to its end). It
+ * stays safe: WAL is flushed in order, so the next acquire of the key,
+ * which commits synchronously, makes the release durable before anyone
+ * can rely on it. Only a PostgreSQL crash within a moment of the release
+ * (wal_writer_delay, 200 ms by default) can lose it, and then the lock is
+ * back as the holder left it: held until its ttl, never freed early.
+ */
+const PG_ASYNC_COMMIT = "set_config('synchronous_commit', 'off', true)"
+
 const postgres: Dialect = {
   name: 'postgres',
   statements(table) {
@@ -141,37 +154,52 @@ const postgres: Dialect = {
     const held = PG_HELD
     return {
       /**
-       * RETURNING yields no row when the holder is still there; the UNION
-       * then reads its expiry, so a failed try costs no second round trip.
-       * That read sees the statement's snapshot: a row inserted by a
-       * concurrent statement may be missing (retry_after unknown).
+       * Takes over a free row, else inserts one, else reads the holder's
+       * expiry: a refused try writes and locks nothing, so it neither
+       * flushes WAL nor queues on the holder's row (which an `ON CONFLICT
+       * DO UPDATE ... WHERE` would, even when its WHERE refuses). Still
+       * atomic: an UPDATE that waited on a concurrent one checks its WHERE
+       * again on the new row version, and concurrent inserts collide on
+       * the primary key. The holder's expiry is read in the statement's
+       * snapshot, which misses a row taken or inserted by a concurrent
+       * statement: it then shows as free or not at all, and retry_after
+       * is unknown (no row) rather than "retry at once", which would only
+       * meet the new holder.
        */
-      acquire: `WITH acquired AS (
-  INSERT INTO ${table} AS held ("key", "owner", "expiration", "fencing")
-  VALUES (:key, :owner, ${now} + CAST(:ttl AS bigint), ${nowUs})
-  ON CONFLICT ("key") DO UPDATE SET
-    "owner" = excluded."owner",
-    "expiration" = excluded."expiration",
-    "fencing" = GREATEST(held."fencing" + 1, excluded."fencing")
-  WHERE held."expiration" <= ${now}
-  RETURNING held."fencing"
+      acquire: `WITH taken AS (
+  UPDATE ${table} AS held SET
+    "owner" = :owner,
+    "expiration" = ${now} + CAST(:ttl AS bigint),
+    "fencing" = GREATEST(held."fencing" + 1, ${nowUs})
+  WHERE "key" = :key AND "expiration" <= ${now}
+  RETURNING "fencing"
+),
+inserted AS (
+  INSERT INTO ${table} ("key", "owner", "expiration", "fencing")
+  SELECT :key, :owner, ${now} + CAST(:ttl AS bigint), ${nowUs}
+  WHERE NOT EXISTS (SELECT 1 FROM taken)
+  ON CONFLICT ("key") DO NOTHING
+  RETURNING "fencing"
 )
-SELECT "fencing", NULL AS "retry_after" FROM acquired
+SELECT "fencing", CAST(NULL AS bigint) AS "retry_after" FROM taken
+UNION ALL
+SELECT "fencing", NULL FROM inserted
 UNION ALL
 SELECT NULL, "expiration" - ${now} FROM ${table}
-WHERE "key" = :key AND NOT EXISTS (SELECT 1 FROM acquired)`,
+WHERE "key" = :key AND ${held}
+  AND NOT EXISTS (SELECT 1 FROM taken) AND NOT EXISTS (SELECT 1 FROM inserted)`,
       release: `WITH released AS (
   UPDATE ${table} SET "owner" = NULL, "expiration" = ${now}
   WHERE "key" = :key AND "owner" = :owner AND ${held}
   RETURNING "key"
 )
-SELECT pg_notify(:channel, "key") FROM released`,
+SELECT pg_notify(:channel, "key"), ${PG_ASYNC_COMMIT} FROM released`,
       forceRelease: `WITH released AS (
   UPDATE ${table} SET "owner" = NULL, "expiration" = ${now}
   WHERE "key" = :key AND "owner" IS NOT NULL
   RETURNING "key"
 )
-SELECT pg_notify(:channel, "key") FROM released`,
+SELECT pg_notify(:channel, "key"), ${PG_ASYNC_COMMIT} FROM released`,
       extend: `UPDATE ${table} SET "expiration" = ${now} + CAST(:duration AS bigint)
 WHERE "key" = :key AND "owner" = :owner AND ${held}
 RETURNING 1`,
@@ -194,10 +222,11 @@ RETURNING 1`,
     return {
       /**
        * Picks a slot free in the statement's snapshot, at random so that
-       * concurrent tries seldom pick the same one, and takes it as the
-       * lock's acquire takes a row: the conflict check runs on the latest
-       * row version, so a slot taken meanwhile is never taken twice (the
-       * try then reports `raced`, and the store tries again).
+       * concurrent tries seldom pick the same one, and takes it with an
+       * upsert whose conflict check runs on the latest row version, so a
+       * slot taken meanwhile is never taken twice (the try then reports
+       * `raced`, and the store tries again). A try finding no free slot
+       * writes nothing, so the upsert's row lock is only paid in races.
        */
       acquire: `WITH slots ("key") AS (VALUES ${slots.map((slot) => `(CAST(${slot} AS text))`).join(', ')}),
 holders AS (
@@ -231,13 +260,13 @@ WHERE "key" IN (${list}) AND "owner" IS NOT NULL AND ${PG_HELD}`,
   WHERE ${mine}
   RETURNING 1
 )
-SELECT pg_notify(:channel, CAST(:key AS text)) FROM released`,
+SELECT pg_notify(:channel, CAST(:key AS text)), ${PG_ASYNC_COMMIT} FROM released`,
       forceRelease: `WITH released AS (
   UPDATE ${table} SET "owner" = NULL, "expiration" = ${PG_NOW}
   WHERE "key" IN (${list}) AND "owner" IS NOT NULL
   RETURNING 1
 )
-SELECT pg_notify(:channel, CAST(:key AS text)) FROM released`,
+SELECT pg_notify(:channel, CAST(:key AS text)), ${PG_ASYNC_COMMIT} FROM released`,
       extend: `UPDATE ${table} SET "expiration" = ${PG_NOW} + CAST(:duration AS bigint)
 WHERE ${mine}
 RETURNING 1`,
