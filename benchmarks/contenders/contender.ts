@@ -4,6 +4,9 @@
  * releases keys the way an application would use it.
  */
 
+import { LockFactory } from '../../index.ts'
+import type { LockFactoryOptions, LockStore } from '../../src/types.ts'
+
 export type Backend = 'redis' | 'memory' | 'postgres'
 
 /**
@@ -75,4 +78,32 @@ export interface Contender {
  */
 export function newOwner(): string {
   return crypto.randomUUID()
+}
+
+/**
+ * A session of adonis-lock on `store`: the benchmark's ttl, the mode's
+ * retry delay, and `closeBackend` for what the caller opened for the store
+ */
+export function oursSession(
+  store: LockStore,
+  mode: RetryMode,
+  closeBackend: () => Promise<void>,
+  options: LockFactoryOptions = {}
+): LockSession {
+  const factory = new LockFactory(store, {
+    ttl: LOCK_TTL_MS,
+    retry: mode === 'fast' ? { delay: FAST_RETRY_MS } : undefined,
+    ...options,
+  })
+  return {
+    async acquire(key) {
+      const lock = factory.createLock(key)
+      await lock.acquire()
+      return () => lock.release()
+    },
+    async close() {
+      await store.close?.()
+      await closeBackend()
+    },
+  }
 }

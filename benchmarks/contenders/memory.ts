@@ -4,14 +4,13 @@ import { LockFactory as VerrouLockFactory } from '@verrou/core'
 import { memoryStore } from '@verrou/core/drivers/memory'
 import { Emitter } from '@adonisjs/core/events'
 import { AppFactory } from '@adonisjs/core/factories/app'
-import { LockFactory } from '../../index.ts'
 import { MemoryStore } from '../../src/stores/main.ts'
-import type { LockFactoryOptions } from '../../src/types.ts'
 import {
   FAST_RETRY_MS,
   LOCK_TTL_MS,
   newOwner,
   type Contender,
+  oursSession,
   type LockSession,
   type RetryMode,
 } from './contender.ts'
@@ -65,25 +64,7 @@ export const oursMemory: Contender = {
   role: 'ours',
   modes: ['default', 'fast'],
   notes: '`new LockFactory(new MemoryStore())`; `createLock(key).acquire()` / `release()`',
-  open: (_targets, mode: RetryMode) =>
-    openOurs({ ttl: LOCK_TTL_MS, retry: mode === 'fast' ? { delay: FAST_RETRY_MS } : undefined }),
-}
-
-/**
- * A session of ours on a fresh memory store
- */
-async function openOurs(options: LockFactoryOptions): Promise<LockSession> {
-  const factory = new LockFactory(new MemoryStore(), options)
-  return {
-    async acquire(key) {
-      const lock = factory.createLock(key)
-      await lock.acquire()
-      return () => lock.release()
-    },
-    async close() {
-      await factory.store.close?.()
-    },
-  }
+  open: async (_targets, mode: RetryMode) => oursSession(new MemoryStore(), mode, async () => {}),
 }
 
 export const verrouMemory: Contender = {
@@ -143,10 +124,8 @@ export const oursMemoryEvents: Contender = {
   role: 'ours',
   modes: ['fast'],
   notes: 'as `ours-memory`, with the AdonisJS emitter attached and no listener',
-  open: () =>
-    openOurs({
-      ttl: LOCK_TTL_MS,
-      retry: { delay: FAST_RETRY_MS },
+  open: async (_targets, mode: RetryMode) =>
+    oursSession(new MemoryStore(), mode, async () => {}, {
       emitter: new Emitter(new AppFactory().create(new URL('../../tmp/', import.meta.url))),
     }),
 }

@@ -3,7 +3,6 @@ import knex, { type Knex } from 'knex'
 import pg from 'pg'
 import { LockFactory as VerrouLockFactory } from '@verrou/core'
 import { knexStore } from '@verrou/core/drivers/knex'
-import { LockFactory } from '../../index.ts'
 import { DatabaseStore } from '../../src/stores/main.ts'
 import {
   FAST_RETRY_MS,
@@ -11,6 +10,7 @@ import {
   newOwner,
   type BenchTargets,
   type Contender,
+  oursSession,
   type LockSession,
   type RetryMode,
 } from './contender.ts'
@@ -109,21 +109,7 @@ export const oursPostgres: Contender = {
     const db = connectKnex(targets)
     try {
       const store = new DatabaseStore({ connection: db, tableName: OURS_TABLE })
-      const factory = new LockFactory(store, {
-        ttl: LOCK_TTL_MS,
-        retry: mode === 'fast' ? { delay: FAST_RETRY_MS } : undefined,
-      })
-      return {
-        async acquire(key) {
-          const lock = factory.createLock(key)
-          await lock.acquire()
-          return () => lock.release()
-        },
-        async close() {
-          await store.close?.()
-          await db.destroy()
-        },
-      }
+      return oursSession(store, mode, () => db.destroy())
     } catch (error) {
       await db.destroy()
       throw error

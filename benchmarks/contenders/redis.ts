@@ -4,7 +4,6 @@ import Redlock from 'redlock'
 import { Mutex as RedisMutex } from 'redis-semaphore'
 import { LockFactory as VerrouLockFactory } from '@verrou/core'
 import { redisStore } from '@verrou/core/drivers/redis'
-import { LockFactory } from '../../index.ts'
 import { RedisStore } from '../../src/stores/main.ts'
 import {
   FAST_RETRY_MS,
@@ -12,6 +11,7 @@ import {
   newOwner,
   type BenchTargets,
   type Contender,
+  oursSession,
   type LockSession,
   type RetryMode,
 } from './contender.ts'
@@ -92,22 +92,7 @@ async function openOurs(
   fencing: boolean
 ): Promise<LockSession> {
   const connection = connect(targets)
-  const store = new RedisStore({ connection, fencing })
-  const factory = new LockFactory(store, {
-    ttl: LOCK_TTL_MS,
-    retry: mode === 'fast' ? { delay: FAST_RETRY_MS } : undefined,
-  })
-  return {
-    async acquire(key) {
-      const lock = factory.createLock(key)
-      await lock.acquire()
-      return () => lock.release()
-    },
-    async close() {
-      await store.close()
-      await disconnect(connection)
-    },
-  }
+  return oursSession(new RedisStore({ connection, fencing }), mode, () => disconnect(connection))
 }
 
 export const verrouRedis: Contender = {
