@@ -13,7 +13,7 @@ import { LockFactory } from '../src/lock_factory.ts'
 import { DatabaseStore, PRUNE_GRACE } from '../src/stores/database.ts'
 import type { LockStore, SerializedLock } from '../src/types.ts'
 import { sleep } from '../src/wait.ts'
-import { setupApp, APP_ROOT } from './helpers/app.ts'
+import { APP_ROOT, setupLockApp } from './helpers/app.ts'
 import { SERVICES } from './helpers/services.ts'
 import {
   DIALECT_LABELS,
@@ -846,14 +846,8 @@ test.group('Database store | AdonisJS app', () => {
     })
     await writeMigration(migrationsDir)
 
-    const app = await setupApp({
-      rcFileContents: {
-        providers: [
-          () => import('@adonisjs/lucid/database_provider'),
-          () => import('../providers/lock_provider.ts'),
-        ],
-      },
-      config: {
+    const app = await setupLockApp(
+      {
         database: defineDatabaseConfig({
           connection: 'sqlite',
           connections: {
@@ -868,7 +862,8 @@ test.group('Database store | AdonisJS app', () => {
           stores: { database: stores.database({ connectionName: 'sqlite' }) },
         }),
       },
-    })
+      'lucid'
+    )
 
     const db = await app.container.make('lucid.db')
     const migrator = new MigrationRunner(db, app, { direction: 'up', connectionName: 'sqlite' })

@@ -13,7 +13,7 @@ import { LockFactory } from '../src/lock_factory.ts'
 import { RedisStore } from '../src/stores/redis.ts'
 import type { LockStore } from '../src/types.ts'
 import { sleep } from '../src/wait.ts'
-import { setupApp } from './helpers/app.ts'
+import { setupLockApp } from './helpers/app.ts'
 import { RedisCluster, redisBinariesAvailable } from './helpers/redis_servers.ts'
 import { uniqueKey } from './helpers/services.ts'
 import { registerStoreSuite } from './store_suite.ts'
@@ -210,14 +210,8 @@ test.group('Redis store on a 3-master cluster | slots, pub/sub, processes', (gro
 
   test('stores.redis works on an @adonisjs/redis cluster connection', async ({ assert }) => {
     const { nodes } = await startCluster()
-    const app = await setupApp({
-      rcFileContents: {
-        providers: [
-          () => import('@adonisjs/redis/redis_provider'),
-          () => import('../providers/lock_provider.ts'),
-        ],
-      },
-      config: {
+    const app = await setupLockApp(
+      {
         redis: defineRedisConfig({
           connection: 'cluster',
           connections: { cluster: { clusters: nodes } },
@@ -228,7 +222,8 @@ test.group('Redis store on a 3-master cluster | slots, pub/sub, processes', (gro
           stores: { redis: stores.redis({ connectionName: 'cluster' }) },
         }),
       },
-    })
+      'redis'
+    )
     const manager = await app.container.make('lock.manager')
     const lock = manager.createLock('invoice.1', '10s')
     assert.isTrue(await lock.acquire())

@@ -3,12 +3,13 @@ import type { TestContext } from '@japa/runner/core'
 import { defineConfig as defineRedisConfig } from '@adonisjs/redis'
 import { Redis } from 'ioredis'
 import { defineConfig, stores } from '../index.ts'
+import type { RedisStoreConfig } from '../src/define_config.ts'
 import { E_INVALID_LOCK_CONFIG, E_LOCK_NOT_OWNED, E_LOCK_STORAGE_ERROR } from '../src/errors.ts'
 import { LockFactory } from '../src/lock_factory.ts'
 import { RedisStore } from '../src/stores/redis.ts'
 import type { LockStore, SerializedLock } from '../src/types.ts'
 import { sleep } from '../src/wait.ts'
-import { setupApp } from './helpers/app.ts'
+import { setupLockApp } from './helpers/app.ts'
 import { RedisServer, redisBinariesAvailable, sparePort } from './helpers/redis_servers.ts'
 import { SERVICES, serviceAvailable, uniqueKey } from './helpers/services.ts'
 import { registerStoreSuite } from './store_suite.ts'
@@ -911,6 +912,34 @@ test.group('Redis store | a private server going down', (group) => {
   })
 })
 
+/**
+ * An app whose config/lock.ts has one Redis store on the test server,
+ * with its own prefix; its keys are deleted after the test
+ */
+async function appWithRedisStore(
+  cleanup: TestContext['cleanup'],
+  storeConfig: Omit<RedisStoreConfig, 'connectionName'>
+) {
+  const prefix = uniqueKey('adonis-lock-test')
+  const keys = new Redis({ port })
+  cleanup(async () => {
+    await deleteKeys(keys, `*${prefix}*`)
+    await keys.quit()
+  })
+  const app = await setupLockApp(
+    {
+      redis: defineRedisConfig({ connection: 'main', connections: { main: { port } } }),
+      lock: defineConfig({
+        default: 'redis',
+        prefix,
+        stores: { redis: stores.redis({ connectionName: 'main', ...storeConfig }) },
+      }),
+    },
+    'redis'
+  )
+  return { manager: await app.container.make('lock.manager'), keys, prefix }
+}
+
 test.group('Redis store | stores.redis on an @adonisjs/redis connection', (group) => {
   group.tap((t) => {
     t.skip(!available, 'Redis is not reachable on 127.0.0.1:6379')
@@ -921,29 +950,7 @@ test.group('Redis store | stores.redis on an @adonisjs/redis connection', (group
     assert,
     cleanup,
   }) => {
-    const prefix = uniqueKey('adonis-lock-test')
-    const keys = new Redis({ port })
-    cleanup(async () => {
-      await deleteKeys(keys, `*${prefix}*`)
-      await keys.quit()
-    })
-    const app = await setupApp({
-      rcFileContents: {
-        providers: [
-          () => import('@adonisjs/redis/redis_provider'),
-          () => import('../providers/lock_provider.ts'),
-        ],
-      },
-      config: {
-        redis: defineRedisConfig({ connection: 'main', connections: { main: { port } } }),
-        lock: defineConfig({
-          default: 'redis',
-          prefix,
-          stores: { redis: stores.redis({ connectionName: 'main' }) },
-        }),
-      },
-    })
-    const manager = await app.container.make('lock.manager')
+    const { manager, keys, prefix } = await appWithRedisStore(cleanup, {})
 
     const lock = manager.createLock('invoice.1', '10s')
     assert.isTrue(await lock.acquire())
@@ -958,29 +965,7 @@ test.group('Redis store | stores.redis on an @adonisjs/redis connection', (group
   })
 
   test('passes fencing: false on to the store', async ({ assert, cleanup }) => {
-    const prefix = uniqueKey('adonis-lock-test')
-    const keys = new Redis({ port })
-    cleanup(async () => {
-      await deleteKeys(keys, `*${prefix}*`)
-      await keys.quit()
-    })
-    const app = await setupApp({
-      rcFileContents: {
-        providers: [
-          () => import('@adonisjs/redis/redis_provider'),
-          () => import('../providers/lock_provider.ts'),
-        ],
-      },
-      config: {
-        redis: defineRedisConfig({ connection: 'main', connections: { main: { port } } }),
-        lock: defineConfig({
-          default: 'redis',
-          prefix,
-          stores: { redis: stores.redis({ connectionName: 'main', fencing: false }) },
-        }),
-      },
-    })
-    const manager = await app.container.make('lock.manager')
+    const { manager, keys, prefix } = await appWithRedisStore(cleanup, { fencing: false })
 
     const lock = manager.createLock('invoice.2', '10s')
     assert.isTrue(await lock.acquire())

@@ -27,3 +27,27 @@ export async function setupApp(parameters: Parameters<IgnitorFactory['merge']>[0
   getActiveTest()?.cleanup(() => app.terminate())
   return app
 }
+
+const BACKEND_PROVIDERS = {
+  redis: () => import('@adonisjs/redis/redis_provider'),
+  lucid: () => import('@adonisjs/lucid/database_provider'),
+}
+
+/**
+ * An app with this package's provider, after the provider of its backend
+ * when it has one, and the given config files
+ */
+export function setupLockApp(
+  config: Record<string, unknown>,
+  backend?: keyof typeof BACKEND_PROVIDERS
+) {
+  return setupApp({
+    rcFileContents: {
+      providers: [
+        ...(backend ? [BACKEND_PROVIDERS[backend]] : []),
+        () => import('../../providers/lock_provider.ts'),
+      ],
+    },
+    config,
+  })
+}
