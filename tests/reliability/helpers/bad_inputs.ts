@@ -379,6 +379,10 @@ export const BAD_INPUTS: BadInput[] = [
         '{ connection, channel: 42 }',
         ({ redis }) => new RedisStore({ connection: redis!, channel: 42 as any }),
       ],
+      [
+        "{ connection, fencing: 'yes' }",
+        ({ redis }) => new RedisStore({ connection: redis!, fencing: 'yes' as any }),
+      ],
     ] as Array<[string, (context: BadInputContext) => unknown]>
   ).map(([input, run]): BadInput => ({
     api: 'new RedisStore(options)',
@@ -399,6 +403,11 @@ export const BAD_INPUTS: BadInput[] = [
       [
         '{ connection, tableName: 42 }',
         ({ postgres }) => new DatabaseStore({ connection: postgres!.knex, tableName: 42 as any }),
+      ],
+      [
+        "{ connection, preparedStatements: 'no' }",
+        ({ postgres }) =>
+          new DatabaseStore({ connection: postgres!.knex, preparedStatements: 'no' as any }),
       ],
       [
         'a knex client of another dialect',
