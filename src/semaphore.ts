@@ -21,11 +21,17 @@ class SemaphoreSlots implements LockStore {
   #store: LockStore & SemaphoreStore
   #limit: number
   waitForRelease?: LockStore['waitForRelease']
+  hasWaiters?: LockStore['hasWaiters']
 
   constructor(store: LockStore & SemaphoreStore, limit: number) {
     this.#store = store
     this.#limit = limit
     if (store.waitForRelease) this.waitForRelease = store.waitForRelease.bind(store)
+    /**
+     * Waiters stand in line only while every slot is taken (a release
+     * wakes one of them), so a newcomer joins the line too, as with locks
+     */
+    if (store.hasWaiters) this.hasWaiters = store.hasWaiters.bind(store)
   }
 
   save(key: string, owner: string, ttl: number | null): Promise<boolean | AcquireResult> {
