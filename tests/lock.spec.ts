@@ -235,22 +235,27 @@ test.group('Memory store | contention', () => {
     assert.deepEqual(store.size, { locks: 0, waiting: 0 })
   })
 
-  test('an owner that releases and asks again queues behind the waiters', async ({ assert }) => {
-    const locks = new LockFactory(new MemoryStore(), { retry: { delay: '30s', timeout: '30s' } })
-    const order: number[] = []
-    await Promise.all(
-      Array.from({ length: 8 }, async (_, worker) => {
-        for (let round = 0; round < 10; round++) {
-          await locks.createLock('loop').run(() => order.push(worker))
-        }
-      })
-    )
-    assert.lengthOf(order, 80)
-    /**
-     * Barging would let one worker run its 10 rounds back to back
-     */
-    assert.sameMembers([...new Set(order.slice(0, 16))], [0, 1, 2, 3, 4, 5, 6, 7])
-  })
+  test('an owner that releases and asks again queues behind the waiters ({name})')
+    .with([
+      { name: 'lock', create: (locks: LockFactory) => locks.createLock('loop') },
+      { name: 'semaphore of 2', create: (locks: LockFactory) => locks.createSemaphore('loop', 2) },
+    ])
+    .run(async ({ assert }, { create }) => {
+      const locks = new LockFactory(new MemoryStore(), { retry: { delay: '30s', timeout: '30s' } })
+      const order: number[] = []
+      await Promise.all(
+        Array.from({ length: 8 }, async (_, worker) => {
+          for (let round = 0; round < 10; round++) {
+            await create(locks).run(() => order.push(worker))
+          }
+        })
+      )
+      assert.lengthOf(order, 80)
+      /**
+       * Barging would let the holders run their 10 rounds back to back
+       */
+      assert.sameMembers([...new Set(order.slice(0, 16))], [0, 1, 2, 3, 4, 5, 6, 7])
+    })
 
   test('memory stays bounded for locks that expire without release', async ({ assert }) => {
     const store = new MemoryStore()

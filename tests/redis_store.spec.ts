@@ -1,3 +1,4 @@
+import type { Assert } from '@japa/assert'
 import { test } from '@japa/runner'
 import type { TestContext } from '@japa/runner/core'
 import { defineConfig as defineRedisConfig } from '@adonisjs/redis'
@@ -201,16 +202,7 @@ test.group('Redis store | keys and fencing', (group) => {
   test('a refused acquire tells how long the holder still has', async ({ assert, cleanup }) => {
     const { store, prefix } = setup(cleanup)
     await store.save(`${prefix}:held`, 'holder', 5000)
-    const refused = await store.save(`${prefix}:held`, 'waiter', 5000)
-    assert.isFalse(refused.acquired)
-    assert.isAbove(refused.retryAfter!, 4000)
-    assert.isAtMost(refused.retryAfter!, 5000)
-
-    await store.save(`${prefix}:forever`, 'holder', null)
-    assert.deepEqual(await store.save(`${prefix}:forever`, 'waiter', 5000), {
-      acquired: false,
-      retryAfter: null,
-    })
+    await assertRefusalsTellTimeLeft(assert, store, prefix)
   })
 
   test('keys with braces get their own lock and share a slot with their counter', async ({
@@ -264,6 +256,23 @@ test.group('Redis store | keys and fencing', (group) => {
     assert.deepEqual(sent, ['evalsha', 'evalsha', 'evalsha', 'evalsha'])
   })
 })
+
+/**
+ * A store refuses `held` (held for 5 s) with the holder's time left, and a
+ * key held without expiry with `retryAfter: null`
+ */
+async function assertRefusalsTellTimeLeft(assert: Assert, store: RedisStore, prefix: string) {
+  const refused = await store.save(`${prefix}:held`, 'waiter', 5000)
+  assert.isFalse(refused.acquired)
+  assert.isAbove(refused.retryAfter!, 4000)
+  assert.isAtMost(refused.retryAfter!, 5000)
+
+  await store.save(`${prefix}:forever`, 'holder', null)
+  assert.deepEqual(await store.save(`${prefix}:forever`, 'waiter', 5000), {
+    acquired: false,
+    retryAfter: null,
+  })
+}
 
 /**
  * Records the names of the commands the connection sends, once it is
@@ -327,18 +336,9 @@ test.group('Redis store | fencing: false', (group) => {
       fencingToken: null,
     })
     assert.deepEqual(sent, ['set'])
-    const refused = await store.save(`${prefix}:held`, 'waiter', 5000)
-    assert.deepEqual(sent, ['set', 'set', 'pttl'])
-    assert.isFalse(refused.acquired)
-    assert.isAbove(refused.retryAfter!, 4000)
-    assert.isAtMost(refused.retryAfter!, 5000)
+    await assertRefusalsTellTimeLeft(assert, store, prefix)
+    assert.deepEqual(sent, ['set', 'set', 'pttl', 'set', 'set', 'pttl'])
     assert.equal(await connection.get(`{${prefix}:held}`), 'holder')
-
-    await store.save(`${prefix}:forever`, 'holder', null)
-    assert.deepEqual(await store.save(`${prefix}:forever`, 'waiter', 5000), {
-      acquired: false,
-      retryAfter: null,
-    })
   })
 
   test('a lock freed between the refused SET and the PTTL means retry now', async ({

@@ -10,7 +10,12 @@ import {
   type ContendedResult,
   type ContendedRow,
 } from '../scenarios/contended.ts'
-import { p50Ratio, ratioToBaseline, type ThroughputResult } from '../scenarios/throughput.ts'
+import {
+  p50Ratio,
+  ratioToBaseline,
+  type ThroughputResult,
+  type ThroughputRow,
+} from '../scenarios/throughput.ts'
 import type { Environment } from './environment.ts'
 
 export interface Report {
@@ -182,6 +187,7 @@ function contendedSection(result: ContendedResult): string {
  */
 const OURS_VARIANTS: Record<string, string> = {
   'ours-redis-nofencing': ' (fencing: false)',
+  'ours-memory-events': ' (emitter without listeners)',
 }
 
 function variantOf(contender: Contender): string {
@@ -206,14 +212,30 @@ function throughputGoal(
   )
   const baseline = rows.find((row) => row.contender.role === 'baseline')
   if (!ours || !baseline) return null
-  const goal = `${BACKEND_LABELS[backend]} ${scenario} ≥ ${minimum.toFixed(2)}x ${baselineOf(backend).label}${variantOf(ours.contender)}`
-  if (ours.error || baseline.error) {
-    return { goal, measured: `not measured: ${ours.error ?? baseline.error}`, met: null }
+  return ratioGoal(
+    `${BACKEND_LABELS[backend]} ${scenario} ≥ ${minimum.toFixed(2)}x ${baselineOf(backend).label}${variantOf(ours.contender)}`,
+    ours,
+    baseline,
+    minimum
+  )
+}
+
+/**
+ * `row` against `reference`, round by round, as a goal of `minimum`x
+ */
+function ratioGoal(
+  goal: string,
+  row: ThroughputRow,
+  reference: ThroughputRow,
+  minimum: number
+): Goal {
+  if (row.error || reference.error) {
+    return { goal, measured: `not measured: ${row.error ?? reference.error}`, met: null }
   }
-  const value = ratioToBaseline(ours, baseline)
+  const value = ratioToBaseline(row, reference)
   return {
     goal,
-    measured: `${ratio(value)} (p50 latency: ${ratio(p50Ratio(ours, baseline))})`,
+    measured: `${ratio(value)} (p50 latency: ${ratio(p50Ratio(row, reference))})`,
     met: value >= minimum,
   }
 }
@@ -341,12 +363,12 @@ function unusedEventsGoal(result: ThroughputResult | undefined, scenario: string
   const withEmitter = rows.find((row) => row.contender.id === 'ours-memory-events')
   const without = rows.find((row) => row.contender.id === 'ours-memory')
   if (!withEmitter || !without) return null
-  const goal = `Memory ${scenario}: events without listeners ≥ 0.95x adonis-lock (memory) without an emitter`
-  if (withEmitter.error || without.error) {
-    return { goal, measured: `not measured: ${withEmitter.error ?? without.error}`, met: null }
-  }
-  const value = ratioToBaseline(withEmitter, without)
-  return { goal, measured: ratio(value), met: value >= 0.95 }
+  return ratioGoal(
+    `Memory ${scenario}: events without listeners ≥ 0.95x adonis-lock (memory) without an emitter`,
+    withEmitter,
+    without,
+    0.95
+  )
 }
 
 export function goals(report: Report): Goal[] {
