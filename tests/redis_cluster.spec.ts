@@ -11,9 +11,9 @@ import { defineConfig, stores } from '../index.ts'
 import { E_LOCK_STORAGE_ERROR } from '../src/errors.ts'
 import { LockFactory } from '../src/lock_factory.ts'
 import { RedisStore } from '../src/stores/redis.ts'
-import type { LockStore } from '../src/types.ts'
 import { sleep } from '../src/wait.ts'
 import { setupLockApp } from './helpers/app.ts'
+import { redisSuiteStores } from './helpers/redis_stores.ts'
 import { RedisCluster, redisBinariesAvailable } from './helpers/redis_servers.ts'
 import { uniqueKey } from './helpers/services.ts'
 import { registerStoreSuite } from './store_suite.ts'
@@ -33,22 +33,12 @@ function startCluster(): Promise<RedisCluster> {
   return starting
 }
 
-const clients = new Map<LockStore, Cluster>()
 registerStoreSuite('Redis store on a 3-master cluster', {
   skip: !binaries && 'redis-server is not installed',
-  async createStore() {
+  ...redisSuiteStores(async () => {
     const { nodes } = await startCluster()
-    const connection = new Cluster(nodes)
-    const store = new RedisStore({ connection })
-    clients.set(store, connection)
-    return store
-  },
-  async closeStore(store) {
-    const connection = clients.get(store)!
-    clients.delete(store)
-    await store.close?.()
-    await connection.quit()
-  },
+    return new Cluster(nodes)
+  }),
 })
 
 async function setup(cleanup: TestContext['cleanup']) {

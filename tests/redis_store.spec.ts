@@ -8,9 +8,10 @@ import type { RedisStoreConfig } from '../src/define_config.ts'
 import { E_INVALID_LOCK_CONFIG, E_LOCK_NOT_OWNED, E_LOCK_STORAGE_ERROR } from '../src/errors.ts'
 import { LockFactory } from '../src/lock_factory.ts'
 import { RedisStore } from '../src/stores/redis.ts'
-import type { LockStore, SerializedLock } from '../src/types.ts'
+import type { SerializedLock } from '../src/types.ts'
 import { sleep } from '../src/wait.ts'
 import { setupLockApp } from './helpers/app.ts'
+import { redisSuiteStores } from './helpers/redis_stores.ts'
 import { RedisServer, redisBinariesAvailable, sparePort } from './helpers/redis_servers.ts'
 import { SERVICES, serviceAvailable, uniqueKey } from './helpers/services.ts'
 import { registerStoreSuite } from './store_suite.ts'
@@ -47,27 +48,15 @@ async function untilSubscribers(connection: Redis, channel: string, count: numbe
   return subscribers(connection, channel)
 }
 
-/**
- * One client per store, closed with it
- */
-const clients = new Map<LockStore, Redis>()
 for (const fencing of [true, false]) {
   registerStoreSuite(fencing ? 'Redis store' : 'Redis store with fencing: false', {
     skip: !available,
     fencing,
-    createStore() {
-      const connection = new Redis({ port })
-      const store = new RedisStore({ connection, fencing })
-      clients.set(store, connection)
-      return store
-    },
-    async closeStore(store) {
-      const connection = clients.get(store)!
-      clients.delete(store)
-      await store.close?.()
-      await deleteKeys(connection, `{suite:${process.pid}:*`)
-      await connection.quit()
-    },
+    ...redisSuiteStores(
+      () => new Redis({ port }),
+      { fencing },
+      (connection) => deleteKeys(connection, `{suite:${process.pid}:*`)
+    ),
   })
 }
 
