@@ -9,6 +9,7 @@ import { checkAcquireOptions, resolveRetry } from './options.ts'
 import { settleWithin, sleep } from './wait.ts'
 import type {
   AcquireResult,
+  Handoff,
   LockAcquireOptions,
   LockEvents,
   LockRunContext,
@@ -123,11 +124,9 @@ export class Lock {
     let attempts = 0
 
     if (maxAttempts > 1 && this.#store.hasWaiters?.(this.#storeKey)) {
-      try {
-        await this.#waitForRelease(Math.max(1, Math.min(retry.delay, deadline - startedAt)), signal)
-      } catch (error) {
-        this.#failed(startedAt, attempts, signal?.aborted ? 'aborted' : 'error')
-        throw error
+      const wait = Math.max(1, Math.min(retry.delay, deadline - startedAt))
+      if (await this.#waitForRelease(wait, signal, startedAt, attempts)) {
+        return this.#handedOver(options.autoExtend)
       }
     }
 
@@ -176,11 +175,8 @@ export class Lock {
        * At least 1 ms, so a store answering "expires now" cannot spin us
        */
       wait = Math.max(1, Math.min(wait, deadline - now))
-      try {
-        await this.#waitForRelease(wait, signal)
-      } catch (error) {
-        this.#failed(startedAt, attempts, signal?.aborted ? 'aborted' : 'error')
-        throw error
+      if (await this.#waitForRelease(wait, signal, startedAt, attempts)) {
+        return this.#handedOver(options.autoExtend)
       }
     }
   }
@@ -363,12 +359,44 @@ export class Lock {
     if (!(await this.isOwned())) throw new E_LOCK_NOT_OWNED()
   }
 
-  #waitForRelease(ms: number, signal?: AbortSignal): Promise<void> {
-    if (this.#store.waitForRelease) return this.#store.waitForRelease(this.#storeKey, ms, signal)
-    return sleep(ms, signal)
+  /**
+   * Waits for a release; true when a release of this process handed the
+   * lock to us on the way
+   */
+  async #waitForRelease(
+    ms: number,
+    signal: AbortSignal | undefined,
+    startedAt: number,
+    attempts: number
+  ): Promise<boolean> {
+    let handoff: Handoff | void
+    try {
+      if (!this.#store.waitForRelease) return await sleep(ms, signal).then(() => false)
+      handoff = await this.#store.waitForRelease(this.#storeKey, ms, signal, {
+        owner: this.#owner,
+        ttl: this.#ttl,
+        waitingSince: startedAt,
+      })
+    } catch (error) {
+      this.#failed(startedAt, attempts, signal?.aborted ? 'aborted' : 'error')
+      throw error
+    }
+    if (!handoff) return false
+    this.#acquiredWith(handoff, startedAt, handoff.startedAt, attempts)
+    return true
   }
 
-  #acquiredWith(result: AcquireResult, startedAt: number, attemptedAt: number, attempts: number) {
+  #handedOver(autoExtend: boolean | undefined): true {
+    if (autoExtend) this.#startWatchdog()
+    return true
+  }
+
+  #acquiredWith(
+    result: Pick<AcquireResult, 'fencingToken'>,
+    startedAt: number,
+    attemptedAt: number,
+    attempts: number
+  ) {
     this.#acquired = true
     /**
      * Counting from before the store call keeps the local expiry on the

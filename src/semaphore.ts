@@ -26,7 +26,13 @@ class SemaphoreSlots implements LockStore {
   constructor(store: LockStore & SemaphoreStore, limit: number) {
     this.#store = store
     this.#limit = limit
-    if (store.waitForRelease) this.waitForRelease = store.waitForRelease.bind(store)
+    /**
+     * Without the lock's claim: a lock release must not hand its key to a
+     * slot waiter
+     */
+    if (store.waitForRelease) {
+      this.waitForRelease = (key, ms, signal) => store.waitForRelease!(key, ms, signal)
+    }
     /**
      * Waiters stand in line only while every slot is taken (a release
      * wakes one of them), so a newcomer joins the line too, as with locks

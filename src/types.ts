@@ -27,6 +27,32 @@ export interface AcquireResult {
 }
 
 /**
+ * What a waiting lock asks for, should a release of this process hand
+ * the lock straight to it: its owner and ttl
+ */
+export interface LockClaim {
+  owner: string
+  ttl: number | null
+  /**
+   * `Date.now()` when the acquire started: waiters stand in line in this
+   * order, so a waiter that woke and failed again keeps its place
+   */
+  waitingSince: number
+}
+
+/**
+ * A lock handed to a waiter by a release of this process
+ */
+export interface Handoff {
+  fencingToken: number | null
+  /**
+   * `Date.now()` before the store call that moved the lock: its expiry
+   * is at least this plus the ttl
+   */
+  startedAt: number
+}
+
+/**
  * A held lock as a store sees it
  */
 export interface LockInspection {
@@ -92,14 +118,23 @@ export interface LockStore {
 
   /**
    * Resolves when the key is released (or may have been), or after `ms`,
-   * whichever comes first. Lets waiters sleep without polling.
+   * whichever comes first. Lets waiters sleep without polling. With a
+   * `claim`, a release of this process may hand the lock straight to the
+   * waiter: the wait then resolves with the hand-over, and the claim's
+   * owner holds the lock.
    */
-  waitForRelease?(key: string, ms: number, signal?: AbortSignal): Promise<void>
+  waitForRelease?(
+    key: string,
+    ms: number,
+    signal?: AbortSignal,
+    claim?: LockClaim
+  ): Promise<void | Handoff>
 
   /**
-   * Whether waiters of this process stand in line for the key. A new
-   * acquire then queues behind them instead of barging in, so an owner
-   * that releases and asks again cannot starve them.
+   * Whether waiters of this process stand in line for the key (or one of
+   * them was handed the lock and holds it). A new acquire then queues
+   * behind them instead of barging in, so an owner that releases and asks
+   * again cannot starve them.
    */
   hasWaiters?(key: string): boolean
 

@@ -114,6 +114,23 @@ function registerDatabaseSuite(
   registerStoreSuite(name, {
     skip,
     wakesOnRelease: dialect === 'postgres',
+    handsOver:
+      dialect === 'postgres'
+        ? {
+            /**
+             * Another process's store: on the same table, with a release
+             * listener of its own
+             */
+            async createPeer(store) {
+              const database = databases.get(store)!
+              const peer = new DatabaseStore({
+                connection: database.client,
+                tableName: database.tableName,
+              })
+              return { store: peer, close: () => peer.close() }
+            },
+          }
+        : undefined,
     async createStore() {
       const database = await openTestDatabase(dialect, { sqliteClient })
       const store = new DatabaseStore({

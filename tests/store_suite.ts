@@ -30,6 +30,14 @@ export interface StoreSuiteOptions {
    * The store implements SemaphoreStore
    */
   semaphores?: boolean
+  /**
+   * The store hands the lock from a release straight to a waiter of its
+   * process. `createPeer` opens a second store on the same keys, standing
+   * for another process.
+   */
+  handsOver?: {
+    createPeer: (store: LockStore) => Promise<{ store: LockStore; close: () => Promise<void> }>
+  }
 }
 
 /**
@@ -71,29 +79,44 @@ async function crowd(
   return { peak, sections, refused }
 }
 
+type Group = Parameters<Parameters<typeof test.group>[1]>[0]
+
+/**
+ * A store of its own and a fresh key prefix for every test of the group,
+ * closed after it; `skip` is why the group does not run, if it does not
+ */
+function storePerTest(
+  group: Group,
+  options: StoreSuiteOptions,
+  skip: string | false,
+  timeout: number
+) {
+  const current: { store?: LockStore; prefix: string } = { prefix: '' }
+  group.tap((t) => {
+    t.skip(skip !== false, skip || undefined)
+    t.timeout(timeout)
+  })
+  group.each.setup(async () => {
+    current.prefix = `suite:${process.pid}:${Math.random().toString(36).slice(2, 10)}`
+    const store = await options.createStore()
+    current.store = store
+    return async () => {
+      current.store = undefined
+      await (options.closeStore ? options.closeStore(store) : store.close?.())
+    }
+  })
+  return current
+}
+
 export function registerStoreSuite(name: string, options: StoreSuiteOptions) {
   const { fencing = true, wakesOnRelease = true, semaphores = true } = options
   const skipReason = typeof options.skip === 'string' ? options.skip : `${name} is not available`
 
   test.group(`${name} | store conformance`, (group) => {
-    let store: LockStore | undefined
-    let prefix: string
-
-    group.tap((t) => {
-      t.skip(Boolean(options.skip), skipReason)
-      t.timeout(15_000)
-    })
-    group.each.setup(async () => {
-      prefix = `suite:${process.pid}:${Math.random().toString(36).slice(2, 10)}`
-      store = await options.createStore()
-      return async () => {
-        if (store) await (options.closeStore ? options.closeStore(store) : store.close?.())
-        store = undefined
-      }
-    })
+    const current = storePerTest(group, options, options.skip ? skipReason : false, 15_000)
 
     const factory = (extra: LockFactoryOptions = {}) =>
-      new LockFactory(store!, { prefix, ...extra })
+      new LockFactory(current.store!, { prefix: current.prefix, ...extra })
 
     test('acquires a free lock and refuses a second owner', async ({ assert }) => {
       const locks = factory()
@@ -373,24 +396,208 @@ export function registerStoreSuite(name: string, options: StoreSuiteOptions) {
       assert.equal(sections, 60)
     }).timeout(30_000)
   })
-  test.group(`${name} | semaphore conformance`, (group) => {
-    let store: LockStore | undefined
-    let prefix: string
+  test.group(`${name} | hand-over to waiters`, (group) => {
+    const current = storePerTest(
+      group,
+      options,
+      options.skip ? skipReason : !options.handsOver && 'no hand-over',
+      20_000
+    )
 
-    group.tap((t) => {
-      t.skip(Boolean(options.skip) || !semaphores, options.skip ? skipReason : 'no semaphores')
-      t.timeout(20_000)
+    /**
+     * Counts the tries of the store from now on
+     */
+    function countSaves(target: LockStore) {
+      const calls = { saves: 0 }
+      const save = target.save.bind(target)
+      target.save = (...args) => {
+        calls.saves++
+        return save(...args)
+      }
+      return calls
+    }
+
+    test('a release hands the lock to the waiters of its process in arrival order, without a try of theirs', async ({
+      assert,
+    }) => {
+      const emitter = new RecordingEmitter()
+      const locks = new LockFactory(current.store!, { prefix: current.prefix, emitter })
+      const holder = locks.createLock('handed', '10s')
+      await holder.acquire()
+      /**
+       * A first wait opens the store's release subscription, and waking
+       * everyone once it is in place would add tries
+       */
+      assert.isFalse(
+        await locks.createLock('handed').acquire({ retry: { delay: 100, timeout: 300 } })
+      )
+      const calls = countSaves(current.store!)
+
+      const order: number[] = []
+      const tokens: Array<number | null> = [holder.fencingToken]
+      const waiters = [1, 2, 3].map(async (id) => {
+        await sleep(id * 100)
+        const lock = locks.createLock('handed', '10s')
+        assert.isTrue(await lock.acquire({ retry: { delay: '30s', timeout: '15s' } }))
+        order.push(id)
+        tokens.push(lock.fencingToken)
+        assert.isTrue(await lock.isOwned())
+        assert.isAbove(lock.getRemainingTime()!, 8000)
+        await sleep(50)
+        await lock.release()
+      })
+      await sleep(500)
+      const startedAt = Date.now()
+      await holder.release()
+      await Promise.all(waiters)
+
+      assert.deepEqual(order, [1, 2, 3])
+      /**
+       * Only the first waiter tried, on arrival; the other two queued behind
+       * it, and every one of them was handed the lock
+       */
+      assert.equal(calls.saves, 1)
+      assert.isBelow(Date.now() - startedAt, 10_000)
+      assert.equal(emitter.names().filter((event) => event === 'lock:acquired').length, 4)
+      if (fencing) {
+        for (let index = 1; index < tokens.length; index++) {
+          assert.isAbove(tokens[index]!, tokens[index - 1]!)
+        }
+      }
+      assert.isFalse(await holder.isLocked())
     })
-    group.each.setup(async () => {
-      prefix = `suite:${process.pid}:${Math.random().toString(36).slice(2, 10)}`
-      store = await options.createStore()
-      return async () => {
-        if (store) await (options.closeStore ? options.closeStore(store) : store.close?.())
-        store = undefined
+
+    test('a lock handed to a waiter that gave up meanwhile is released', async ({ assert }) => {
+      const locks = new LockFactory(current.store!, { prefix: current.prefix })
+      const holder = locks.createLock('abandoned')
+      await holder.acquire()
+      const controller = new AbortController()
+      const outcome = locks
+        .createLock('abandoned')
+        .acquire({ signal: controller.signal, retry: { delay: '30s' } })
+        .then(
+          () => 'acquired',
+          (error: Error) => error.message
+        )
+      await sleep(200)
+
+      /**
+       * The release takes the waiter out of line at once; the abort lands
+       * while the lock is on its way to it
+       */
+      const releasing = holder.release()
+      controller.abort(new Error('gave up'))
+      await releasing
+      assert.equal(await outcome, 'gave up')
+
+      let locked = true
+      for (let tick = 0; tick < 200 && locked; tick++) {
+        locked = await holder.isLocked()
+        if (locked) await sleep(10)
+      }
+      assert.isFalse(locked, 'the lock stayed with the waiter that left')
+      assert.isTrue(await locks.createLock('abandoned', '10s').acquireImmediately())
+    })
+
+    test('a release by a non-owner hands nothing over, and the waiter still gets the lock', async ({
+      assert,
+    }) => {
+      const locks = new LockFactory(current.store!, { prefix: current.prefix })
+      const holder = locks.createLock('impostor', '10s')
+      await holder.acquire()
+      const waiter = locks.createLock('impostor', '10s')
+      const waiting = waiter.acquire({ retry: { delay: '30s', timeout: '15s' } })
+      await sleep(200)
+
+      const impostor = locks.restoreLock({ ...holder.serialize(), owner: 'someone else' })
+      await assert.rejects(() => impostor.release(), E_LOCK_NOT_OWNED as any)
+      assert.isTrue(await holder.isOwned())
+
+      await holder.release()
+      assert.isTrue(await waiting)
+      assert.isTrue(await waiter.isOwned())
+      await waiter.release()
+    })
+
+    test('a process alone on a busy key stands back for others ever more rarely', async ({
+      assert,
+    }) => {
+      const locks = new LockFactory(current.store!, { prefix: current.prefix })
+      const holder = locks.createLock('alone', '10s')
+      await holder.acquire()
+      assert.isFalse(
+        await locks.createLock('alone').acquire({ retry: { delay: 100, timeout: 300 } })
+      )
+      await holder.release()
+      const calls = countSaves(current.store!)
+      let sections = 0
+      await Promise.all(
+        Array.from({ length: 3 }, async () => {
+          for (let round = 0; round < 200; round++) {
+            const [ran] = await locks.createLock('alone', '10s').run(
+              async () => {
+                await sleep(1)
+                sections++
+              },
+              { retry: { delay: '30s', timeout: '15s' } }
+            )
+            assert.isTrue(ran)
+          }
+        })
+      )
+      assert.equal(sections, 600)
+      /**
+       * Each worker's first try, then one try after each time the waiters
+       * stood back for other processes: after 16, 32, 64, 128 and 256
+       * hand-overs, then every 256 (a fixed 16 would be ~35 tries)
+       */
+      assert.isAtMost(calls.saves, 12)
+    })
+
+    test('waiters of another process get their turn while this one keeps the lock busy', async ({
+      assert,
+    }) => {
+      const peer = await options.handsOver!.createPeer(current.store!)
+      try {
+        const locks = new LockFactory(current.store!, { prefix: current.prefix })
+        const others = new LockFactory(peer.store, { prefix: current.prefix })
+        let stop = false
+        const busy = Array.from({ length: 3 }, async () => {
+          while (!stop) {
+            await locks
+              .createLock('busy', '10s')
+              .run(() => sleep(2), { retry: { delay: '30s', timeout: '15s' } })
+          }
+        })
+        await sleep(100)
+        /**
+         * Released to this process only, the lock would reach the other
+         * process's waiter at its next poll, 30 s from now at the earliest
+         */
+        const startedAt = Date.now()
+        const other = others.createLock('busy', '10s')
+        const acquired = await other.acquire({ retry: { delay: '30s', timeout: '5s' } })
+        stop = true
+        if (acquired) await other.release()
+        await Promise.all(busy)
+        assert.isTrue(acquired, 'the other process never got the lock')
+        assert.isBelow(Date.now() - startedAt, 5000)
+      } finally {
+        await peer.close()
       }
     })
+  })
 
-    const factory = () => new LockFactory(store!, { prefix, storeName: 'suite' })
+  test.group(`${name} | semaphore conformance`, (group) => {
+    const current = storePerTest(
+      group,
+      options,
+      options.skip ? skipReason : !semaphores && 'no semaphores',
+      20_000
+    )
+
+    const factory = () =>
+      new LockFactory(current.store!, { prefix: current.prefix, storeName: 'suite' })
 
     test('admits up to limit owners, then refuses until a slot is released', async ({ assert }) => {
       const locks = factory()

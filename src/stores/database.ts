@@ -7,6 +7,7 @@ import { E_INVALID_LOCK_CONFIG, E_LOCK_NOT_OWNED, E_LOCK_STORAGE_ERROR } from '.
 import type {
   AcquireResult,
   Duration,
+  LockClaim,
   LockInspection,
   LockStore,
   SemaphoreStore,
@@ -183,7 +184,7 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
    * Defined on PostgreSQL only: other dialects leave waiting to the lock,
    * which polls with jitter, capped by the holder's remaining time
    */
-  readonly waitForRelease?: (key: string, ms: number, signal?: AbortSignal) => Promise<void>
+  readonly waitForRelease?: LockStore['waitForRelease']
 
   #knex: Knex
   #run: RunStatement
@@ -230,16 +231,16 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
     this.#nextPruneAt = this.#pruneInterval === false ? Infinity : Date.now() + this.#pruneInterval
 
     if (dialect.name === 'postgres') {
-      this.waitForRelease = (key, ms, signal) => {
-        if (this.#closed) return sleep(ms, signal)
+      this.waitForRelease = (key, ms, signal, claim) => {
+        if (this.#closed) return sleep(ms, signal).then(() => undefined)
         this.#listener ??= new ReleaseListener(this.#knex, this.#channel)
-        return this.#listener.wait(this.#key(key), ms, signal)
+        return this.#listener.wait(this.#key(key), ms, signal, claim && { ...claim, store: this })
       }
     }
   }
 
   hasWaiters(key: string): boolean {
-    return this.#listener?.hasWaiters(this.#key(key)) ?? false
+    return this.#listener?.waiters.has(this.#key(key)) ?? false
   }
 
   /**
@@ -285,13 +286,35 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
     }
   }
 
+  /**
+   * On PostgreSQL, hands the lock to the first waiter of this process when
+   * there is one; else frees the row for every process's waiters
+   */
   async delete(key: string, owner: string): Promise<void> {
+    const handedOver = this.#listener?.waiters.handOver(
+      this.#key(key),
+      this,
+      (claim) => this.#handOver(key, owner, claim),
+      (claimOwner) => this.delete(key, claimOwner)
+    )
+    if (handedOver) return handedOver
     const result = await this.#query(`release "${key}"`, this.#sql.release, {
       key: this.#key(key),
       owner,
       channel: this.#channel,
     })
     if (this.#dialect.changes(result) === 0) throw new E_LOCK_NOT_OWNED()
+  }
+
+  async #handOver(key: string, owner: string, claim: LockClaim): Promise<AcquireResult> {
+    const result = await this.#query(`release "${key}"`, this.#sql.handOver!, {
+      key: this.#key(key),
+      owner,
+      next_owner: claim.owner,
+      ttl: claim.ttl === null ? null : Math.ceil(claim.ttl),
+    })
+    const fencingToken = this.#dialect.acquired(result)
+    return fencingToken === null ? { acquired: false } : { acquired: true, fencingToken }
   }
 
   async forceDelete(key: string): Promise<void> {

@@ -2,7 +2,14 @@ import type { Cluster, Redis } from 'ioredis'
 import { describe } from '../describe.ts'
 import { E_INVALID_LOCK_CONFIG, E_LOCK_NOT_OWNED } from '../errors.ts'
 import { sleep } from '../wait.ts'
-import type { AcquireResult, LockInspection, LockStore, SemaphoreStore } from '../types.ts'
+import type {
+  AcquireResult,
+  Handoff,
+  LockClaim,
+  LockInspection,
+  LockStore,
+  SemaphoreStore,
+} from '../types.ts'
 import { ReleaseChannel } from './redis_release_channel.ts'
 import {
   ACQUIRE,
@@ -11,6 +18,7 @@ import {
   EXTEND_SLOT,
   FORCE_RELEASE,
   FORCE_RELEASE_SLOTS,
+  HAND_OVER,
   INSPECT,
   RELEASE,
   RELEASE_SLOT,
@@ -170,9 +178,35 @@ export class RedisStore implements LockStore, SemaphoreStore {
     return acquireResult(reply as [1, string] | [0, number])
   }
 
+  /**
+   * Hands the lock to the first waiter of this process when there is one,
+   * else releases it for every process's waiters
+   */
   async delete(key: string, owner: string): Promise<void> {
+    const handedOver = this.#releases?.waiters.handOver(
+      key,
+      this,
+      (claim) => this.#handOver(key, owner, claim),
+      (claimOwner) => this.delete(key, claimOwner)
+    )
+    if (handedOver) return handedOver
     const released = await this.#run(RELEASE, 1, [lockKey(key), owner, this.#channel, key])
     if (released !== 1) throw new E_LOCK_NOT_OWNED()
+  }
+
+  async #handOver(key: string, owner: string, claim: LockClaim): Promise<AcquireResult> {
+    const redisKey = lockKey(key)
+    const token = (await this.#run(HAND_OVER, 2, [
+      redisKey,
+      `${redisKey}:fencing`,
+      owner,
+      claim.owner,
+      scriptTtl(claim.ttl),
+      counterTtl(claim.ttl),
+      this.#fencing ? '1' : '',
+    ])) as string | 0
+    if (token === 0) return { acquired: false }
+    return { acquired: true, fencingToken: token === '' ? null : Number(token) }
   }
 
   async forceDelete(key: string): Promise<void> {
@@ -253,19 +287,24 @@ export class RedisStore implements LockStore, SemaphoreStore {
    * channel) stand in line for the key
    */
   hasWaiters(key: string): boolean {
-    return this.#releases?.hasWaiters(key) ?? false
+    return this.#releases?.waiters.has(key) ?? false
   }
 
   /**
    * Waits for the release message of the key on the subscriber connection,
    * opened on the first wait
    */
-  waitForRelease(key: string, ms: number, signal?: AbortSignal): Promise<void> {
-    if (this.#closed) return sleep(ms, signal)
+  waitForRelease(
+    key: string,
+    ms: number,
+    signal?: AbortSignal,
+    claim?: LockClaim
+  ): Promise<Handoff | undefined> {
+    if (this.#closed) return sleep(ms, signal).then(() => undefined)
     this.#releases ??= this.#subscriber
       ? ReleaseChannel.join(this.#subscriber, this.#channel, false)
       : ReleaseChannel.join(this.#connection, this.#channel, true)
-    return this.#releases.wait(key, ms, signal)
+    return this.#releases.wait(key, ms, signal, claim && { ...claim, store: this })
   }
 
   /**

@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from 'ioredis'
 import debug from '../debug.ts'
-import { settleWithin } from '../wait.ts'
+import type { Handoff } from '../types.ts'
+import { Waiters, type WaiterClaim } from './waiters.ts'
 
 type Connection = Redis | Cluster
 
@@ -33,7 +34,11 @@ export class ReleaseChannel {
   #id: string
   #connection: Connection
   #users = 0
-  #lines = new Map<string, Array<() => void>>()
+  /**
+   * Waiters of this process by key; a release of a store on this channel
+   * may hand its lock to the first of them
+   */
+  readonly waiters = new Waiters()
   #unclaimed = new Map<string, number>()
 
   /**
@@ -76,10 +81,16 @@ export class ReleaseChannel {
   }
 
   /**
-   * Resolves when the key is released, after `ms`, or rejects with the
-   * signal's reason. A subscriber that is down only means the wait lasts `ms`.
+   * Resolves when the key is released, after `ms`, when a release of this
+   * process hands the lock to `claim`, or rejects with the signal's reason.
+   * A subscriber that is down only means the wait lasts `ms`.
    */
-  async wait(key: string, ms: number, signal?: AbortSignal): Promise<void> {
+  async wait(
+    key: string,
+    ms: number,
+    signal?: AbortSignal,
+    claim?: WaiterClaim
+  ): Promise<Handoff | undefined> {
     signal?.throwIfAborted()
     const releasedAt = this.#unclaimed.get(key)
     if (releasedAt !== undefined) {
@@ -87,32 +98,7 @@ export class ReleaseChannel {
       if (performance.now() - releasedAt < UNCLAIMED_FOR) return
     }
     if (ms <= 0) return
-
-    const { promise, resolve } = Promise.withResolvers<void>()
-    let line = this.#lines.get(key)
-    if (!line) {
-      line = []
-      this.#lines.set(key, line)
-    }
-    line.push(resolve)
-    try {
-      await settleWithin(promise, ms, signal)
-    } finally {
-      /**
-       * Woken waiters are already out of the line
-       */
-      const index = line.indexOf(resolve)
-      if (index !== -1) line.splice(index, 1)
-      if (line.length === 0 && this.#lines.get(key) === line) this.#lines.delete(key)
-    }
-  }
-
-  /**
-   * Whether waiters of this process stand in line for the key. A waiter
-   * being woken has already left the line.
-   */
-  hasWaiters(key: string): boolean {
-    return this.#lines.has(key)
+    return this.waiters.wait(key, ms, signal, claim)
   }
 
   /**
@@ -129,8 +115,7 @@ export class ReleaseChannel {
     } else {
       await this.#connection.unsubscribe(this.#name).catch(noop)
     }
-    for (const line of this.#lines.values()) line.forEach((wake) => wake())
-    this.#lines.clear()
+    this.waiters.wakeAll()
   }
 
   #subscribe = () => {
@@ -145,13 +130,7 @@ export class ReleaseChannel {
 
   #dispatch = (channel: string, key: string) => {
     if (channel !== this.#name) return
-    const line = this.#lines.get(key)
-    const wake = line?.shift()
-    if (wake) {
-      if (line!.length === 0) this.#lines.delete(key)
-      return wake()
-    }
-    this.#remember(key)
+    if (!this.waiters.wakeFirst(key)) this.#remember(key)
   }
 
   /**

@@ -13,30 +13,67 @@ function script(lua: string): RedisScript {
 }
 
 /**
+ * The next fencing token of a key (KEYS[2] is its counter):
+ * max(counter + 1, server time in µs). The counter keeps tokens
+ * increasing while it lives, and once it has expired the clock has moved
+ * past every token it handed out. It travels as a string: Lua would print
+ * a number this large in exponent notation, losing digits.
+ */
+const NEXT_TOKEN = `
+local function next_token()
+  local time = redis.call('TIME')
+  local token = tonumber(time[1]) * 1000000 + tonumber(time[2])
+  local last = tonumber(redis.call('GET', KEYS[2]))
+  if last and last >= token then token = last + 1 end
+  return string.format('%d', token)
+end
+`
+
+/**
+ * Sets the lock KEYS[1] to the owner ARGV[o] for the ttl ARGV[t] ('' = no
+ * expiry), and the counter (when a token was handed out) for ARGV[c] ms
+ */
+const HOLD = `
+local function hold(o, t, c, token)
+  if ARGV[t] == '' then
+    redis.call('SET', KEYS[1], ARGV[o])
+  else
+    redis.call('SET', KEYS[1], ARGV[o], 'PX', ARGV[t])
+  end
+  if token then redis.call('SET', KEYS[2], token, 'PX', ARGV[c]) end
+end
+`
+
+/**
  * KEYS: lock, fencing counter. ARGV: owner, ttl ms ('' = no expiry),
  * lifetime of the counter in ms.
  * Returns {1, token} when acquired, else {0, PTTL of the holder} (-1 = no expiry).
- *
- * The token is max(counter + 1, server time in µs): the counter keeps tokens
- * increasing while it lives, and once it has expired the clock has moved past
- * every token it handed out. It travels as a string: Lua would print a number
- * this large in exponent notation, losing digits.
  */
 export const ACQUIRE = script(`
 local pttl = redis.call('PTTL', KEYS[1])
 if pttl ~= -2 then return {0, pttl} end
-local time = redis.call('TIME')
-local token = tonumber(time[1]) * 1000000 + tonumber(time[2])
-local last = tonumber(redis.call('GET', KEYS[2]))
-if last and last >= token then token = last + 1 end
-token = string.format('%d', token)
-if ARGV[2] == '' then
-  redis.call('SET', KEYS[1], ARGV[1])
-else
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-end
-redis.call('SET', KEYS[2], token, 'PX', ARGV[3])
+${NEXT_TOKEN}
+${HOLD}
+local token = next_token()
+hold(1, 2, 3, token)
 return {1, token}
+`)
+
+/**
+ * Hands the lock from its holder straight to a waiter.
+ * KEYS: lock, fencing counter. ARGV: holder, next owner, its ttl ms
+ * ('' = no expiry), lifetime of the counter in ms, '1' to hand out a
+ * fencing token. Returns the token ('' without fencing) when handed
+ * over, 0 when the holder does not hold the lock.
+ */
+export const HAND_OVER = script(`
+${NEXT_TOKEN}
+${HOLD}
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local token = false
+if ARGV[5] == '1' then token = next_token() end
+hold(2, 3, 4, token)
+return token or ''
 `)
 
 /**
@@ -123,10 +160,8 @@ if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) or redis.call('ZSCORE', KEY
   if not first[2] then return {0, -1} end
   return {0, math.max(1, tonumber(first[2]) - now)}
 end
-local token = tonumber(time[1]) * 1000000 + tonumber(time[2])
-local last = tonumber(redis.call('GET', KEYS[2]))
-if last and last >= token then token = last + 1 end
-token = string.format('%d', token)
+${NEXT_TOKEN}
+local token = next_token()
 local expiry = '+inf'
 if ARGV[3] ~= '' then expiry = string.format('%d', now + tonumber(ARGV[3])) end
 redis.call('ZADD', KEYS[1], expiry, ARGV[1])

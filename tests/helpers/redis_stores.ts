@@ -3,7 +3,7 @@ import { RedisStore, type RedisStoreOptions } from '../../src/stores/redis.ts'
 import type { LockStore } from '../../src/types.ts'
 
 /**
- * `createStore` / `closeStore` of the conformance suite for Redis stores,
+ * `createStore` / `closeStore` / `handsOver` of the conformance suite for Redis stores,
  * each on a client of its own, closed with the store after `clear` (which
  * deletes what the store left on a shared server)
  */
@@ -13,19 +13,30 @@ export function redisSuiteStores<Connection extends Redis | Cluster>(
   clear?: (connection: Connection) => Promise<void>
 ) {
   const clients = new Map<LockStore, Connection>()
+  async function createStore() {
+    const connection = await connect()
+    const store = new RedisStore({ connection, ...options })
+    clients.set(store, connection)
+    return store
+  }
+  async function closeStore(store: LockStore) {
+    const connection = clients.get(store)!
+    clients.delete(store)
+    await store.close?.()
+    await clear?.(connection)
+    await connection.quit()
+  }
   return {
-    async createStore() {
-      const connection = await connect()
-      const store = new RedisStore({ connection, ...options })
-      clients.set(store, connection)
-      return store
-    },
-    async closeStore(store: LockStore) {
-      const connection = clients.get(store)!
-      clients.delete(store)
-      await store.close?.()
-      await clear?.(connection)
-      await connection.quit()
+    createStore,
+    closeStore,
+    /**
+     * Another process's store: its own client on the same server
+     */
+    handsOver: {
+      async createPeer() {
+        const store = await createStore()
+        return { store, close: () => closeStore(store) }
+      },
     },
   }
 }

@@ -46,6 +46,12 @@ export interface DialectStatements {
    * notifies the release channel)
    */
   release: string
+  /**
+   * Moves the row from `:owner` to `:next_owner` for `:ttl` ms with the
+   * next fencing token, in one statement: a release that hands the lock to
+   * a waiter of its process. Dialects whose waiters poll have none.
+   */
+  handOver?: string
   forceRelease: string
   extend: string
   /**
@@ -79,6 +85,12 @@ export interface SemaphoreStatements {
    * Frees the slot `:owner` holds (PostgreSQL notifies `:key`)
    */
   release: string
+  /**
+   * Moves the row from `:owner` to `:next_owner` for `:ttl` ms with the
+   * next fencing token, in one statement: a release that hands the lock to
+   * a waiter of its process. Dialects whose waiters poll have none.
+   */
+  handOver?: string
   forceRelease: string
   extend: string
 }
@@ -194,6 +206,16 @@ WHERE "key" = :key AND ${held}
   RETURNING "key"
 )
 SELECT pg_notify(:channel, "key"), ${PG_ASYNC_COMMIT} FROM released`,
+      /**
+       * Commits synchronously, unlike a release: it is an acquire, and a
+       * lost commit would let the next one take the lock too
+       */
+      handOver: `UPDATE ${table} AS held SET
+  "owner" = :next_owner,
+  "expiration" = ${now} + CAST(:ttl AS bigint),
+  "fencing" = GREATEST(held."fencing" + 1, ${nowUs})
+WHERE "key" = :key AND "owner" = :owner AND ${held}
+RETURNING "fencing"`,
       forceRelease: `WITH released AS (
   UPDATE ${table} SET "owner" = NULL, "expiration" = ${now}
   WHERE "key" = :key AND "owner" IS NOT NULL

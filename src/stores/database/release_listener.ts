@@ -1,6 +1,7 @@
 import type { Knex } from 'knex'
 import debug from '../../debug.ts'
-import { settleWithin } from '../../wait.ts'
+import type { Handoff } from '../../types.ts'
+import { Waiters, type WaiterClaim } from '../waiters.ts'
 
 /**
  * The part of a `pg` client the listener uses
@@ -33,7 +34,11 @@ export class ReleaseListener {
   #connecting: Promise<void> | undefined
   #retryAt = 0
   #closed = false
-  #waiters = new Map<string, Set<() => void>>()
+  /**
+   * Waiters of this process by key; a release of the store may hand its
+   * lock to the first of them
+   */
+  readonly waiters = new Waiters()
 
   constructor(knex: Knex, channel: string) {
     this.#knex = knex
@@ -41,24 +46,18 @@ export class ReleaseListener {
   }
 
   /**
-   * Resolves when `key` is released, after `ms`, or rejects when the
-   * signal aborts
+   * Resolves when `key` is released, after `ms`, when a release of this
+   * process hands the lock to `claim`, or rejects when the signal aborts
    */
-  async wait(key: string, ms: number, signal?: AbortSignal): Promise<void> {
-    const { promise, resolve } = Promise.withResolvers<void>()
-    let waiters = this.#waiters.get(key)
-    if (!waiters) {
-      waiters = new Set()
-      this.#waiters.set(key, waiters)
-    }
-    waiters.add(resolve)
-    try {
-      this.#connect()
-      await settleWithin(promise, ms, signal)
-    } finally {
-      waiters.delete(resolve)
-      if (waiters.size === 0 && this.#waiters.get(key) === waiters) this.#waiters.delete(key)
-    }
+  wait(
+    key: string,
+    ms: number,
+    signal?: AbortSignal,
+    claim?: WaiterClaim
+  ): Promise<Handoff | undefined> {
+    const waiting = this.waiters.wait(key, ms, signal, claim)
+    this.#connect()
+    return waiting
   }
 
   /**
@@ -69,7 +68,7 @@ export class ReleaseListener {
     await this.#connecting
     const connection = this.#connection
     this.#connection = undefined
-    this.#wakeAll()
+    this.waiters.wakeAll()
     if (connection) await this.#destroy(connection)
   }
 
@@ -89,7 +88,11 @@ export class ReleaseListener {
     connection.on('end', () => this.#lost(connection, 'ended'))
     connection.on('notification', (message: { channel: string; payload?: string }) => {
       if (message.channel === this.#channel && message.payload !== undefined) {
-        this.#wake(message.payload)
+        /**
+         * One release frees the lock for one waiter: waking the longest
+         * waiting one alone spares the others a try that would fail
+         */
+        this.waiters.wakeFirst(message.payload)
       }
     })
     try {
@@ -100,7 +103,7 @@ export class ReleaseListener {
     }
     if (this.#closed) return this.#destroy(connection)
     this.#connection = connection
-    this.#wakeAll()
+    this.waiters.wakeAll()
   }
 
   /**
@@ -111,7 +114,7 @@ export class ReleaseListener {
     if (this.#connection !== connection) return
     debug('LISTEN connection lost: %s', reason)
     this.#connection = undefined
-    this.#wakeAll()
+    this.waiters.wakeAll()
   }
 
   async #destroy(connection: PgConnection) {
@@ -120,27 +123,5 @@ export class ReleaseListener {
     } catch (error) {
       debug('closing the LISTEN connection failed: %s', error)
     }
-  }
-
-  /**
-   * One release frees the lock for one waiter: waking the longest waiting
-   * one alone spares the others a try that would fail
-   */
-  #wake(key: string) {
-    const waiters = this.#waiters.get(key)
-    const [first] = waiters ?? []
-    if (!first) return
-    waiters!.delete(first)
-    first()
-  }
-
-  hasWaiters(key: string): boolean {
-    return this.#waiters.has(key)
-  }
-
-  #wakeAll() {
-    const all = [...this.#waiters.values()]
-    this.#waiters.clear()
-    for (const waiters of all) for (const resolve of waiters) resolve()
   }
 }

@@ -1,0 +1,288 @@
+import { E_LOCK_NOT_OWNED } from '../errors.ts'
+import debug from '../debug.ts'
+import type { AcquireResult, Handoff, LockClaim } from '../types.ts'
+
+/**
+ * A contended key is handed from waiter to waiter of this process at most
+ * this many times in a row; then a release goes out to every process (the
+ * store's release message) and the waiters here stand back for
+ * YIELD_TO_OTHERS ms, so that a waiter of another process, which no
+ * hand-over wakes, takes the lock first. When none did, this process takes
+ * it back, and the next run of hand-overs is twice as long (up to
+ * MAX_HANDOVERS_IN_A_ROW): a process alone on a key stands back ever more
+ * rarely.
+ */
+const HANDOVERS_IN_A_ROW = 16
+const MAX_HANDOVERS_IN_A_ROW = 256
+const YIELD_TO_OTHERS = 10
+
+/**
+ * A waiter being handed the lock stops waiting on its own timer; should
+ * the store call never answer, it gives up this long after its timer.
+ */
+const HANDOVER_GRACE = 1000
+
+/**
+ * A waiting lock's claim, with the store it waits through: only a release
+ * of that store hands it the lock
+ */
+export interface WaiterClaim extends LockClaim {
+  store: object
+}
+
+interface Waiter {
+  claim?: WaiterClaim
+  since: number
+  /**
+   * Ends the wait: woken (or timed out) without a hand-over, or with one
+   */
+  settle(handoff?: Handoff): void
+  /**
+   * Taken out of line to be handed the lock; false when it has settled
+   */
+  take(): boolean
+  /**
+   * Whether it still waits for the hand-over it was taken for
+   */
+  taken(): boolean
+}
+
+/**
+ * The run of hand-overs of a key since its last release to every process
+ */
+interface Streak {
+  handed: number
+  limit: number
+  /**
+   * Until when the waiters here stand back, after a release to every
+   * process (0: they do not)
+   */
+  standBackUntil: number
+  /**
+   * They stood back, and no release of another process came since
+   */
+  stoodBack: boolean
+  /**
+   * The last hand-over's owner still holds the lock, as far as we know
+   */
+  heldHere: boolean
+}
+
+/**
+ * Keys whose runs of hand-overs are tracked, at most: a run ends with a
+ * release message of another process, so this only bounds keys whose last
+ * holder let its lock expire
+ */
+const MAX_TRACKED_KEYS = 1000
+
+/**
+ * The waiters of this process, by key, in the order their acquires
+ * started. A release message wakes the first waiter of its key; a release
+ * made here may
+ * instead hand the lock straight to that waiter (`handOver`), in the one
+ * store call that frees it: the waiter holds the lock without a try of its
+ * own, and nobody polls. Shared by the stores that wake waiters on release.
+ */
+export class Waiters {
+  #lines = new Map<string, Waiter[]>()
+  #streaks = new Map<string, Streak>()
+
+  /**
+   * Resolves when woken (undefined), after `ms` (undefined), when a release
+   * of this process handed the lock to `claim` (the hand-over), or rejects
+   * with the signal's reason
+   */
+  wait(
+    key: string,
+    ms: number,
+    signal?: AbortSignal,
+    claim?: WaiterClaim
+  ): Promise<Handoff | undefined> {
+    if (signal?.aborted) return Promise.reject(signal.reason)
+    const { promise, resolve, reject } = Promise.withResolvers<Handoff | undefined>()
+    let state: 'waiting' | 'taken' | 'settled' = 'waiting'
+    let timer: NodeJS.Timeout
+    const finish = () => {
+      state = 'settled'
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', onAbort)
+      this.#leave(key, waiter)
+    }
+    const onAbort = () => {
+      finish()
+      reject(signal!.reason)
+    }
+    const waiter: Waiter = {
+      claim,
+      since: claim?.waitingSince ?? Date.now(),
+      settle(handoff) {
+        if (state === 'settled') return
+        finish()
+        resolve(handoff)
+      },
+      take() {
+        if (state !== 'waiting') return false
+        state = 'taken'
+        return true
+      },
+      taken: () => state === 'taken',
+    }
+    const onTimer = () => {
+      if (state !== 'taken') return waiter.settle()
+      timer = setTimeout(() => waiter.settle(), HANDOVER_GRACE)
+    }
+    timer = setTimeout(onTimer, Math.max(0, ms))
+    signal?.addEventListener('abort', onAbort, { once: true })
+    let line = this.#lines.get(key)
+    if (!line) {
+      line = []
+      this.#lines.set(key, line)
+    }
+    /**
+     * In order of the acquires' start: a waiter back after a failed try
+     * takes its place again, ahead of those that came after it
+     */
+    let index = line.length
+    while (index > 0 && line[index - 1].since > waiter.since) index--
+    line.splice(index, 0, waiter)
+    return promise
+  }
+
+  /**
+   * Whether waiters stand in line for the key, or one of them was handed
+   * the lock and has not released it yet: a newcomer then joins the line
+   */
+  has(key: string): boolean {
+    return this.#lines.has(key) || this.#streaks.get(key)?.heldHere === true
+  }
+
+  /**
+   * On a release message: wakes the first waiter of the key, or, when this
+   * process just released the key to every process to let others in, lets
+   * them try first. False when nobody waits for the key here.
+   */
+  wakeFirst(key: string): boolean {
+    const streak = this.#streaks.get(key)
+    const now = Date.now()
+    if (streak && streak.standBackUntil > now) {
+      const delay = streak.standBackUntil - now
+      streak.standBackUntil = 0
+      streak.stoodBack = true
+      if (!this.#lines.has(key)) return false
+      setTimeout(() => this.#lines.get(key)?.[0]?.settle(), delay)
+      return true
+    }
+    this.#streaks.delete(key)
+    const first = this.#lines.get(key)?.[0]
+    if (!first) return false
+    first.settle()
+    return true
+  }
+
+  wakeAll() {
+    const lines = [...this.#lines.values()]
+    this.#lines.clear()
+    for (const line of lines) for (const waiter of line) waiter.settle()
+  }
+
+  /**
+   * Releases by handing the lock to the first waiter of the key, when it
+   * claimed it through `store` and the key has not been handed over too
+   * many times in a row. `transfer` moves the lock from the releaser to
+   * the claim's owner in one store call, owner-checked; `release` frees it
+   * for an owner that gave up on it meanwhile. Returns false, having done
+   * nothing, when the caller must release as usual.
+   */
+  handOver(
+    key: string,
+    store: object,
+    transfer: (claim: LockClaim) => Promise<AcquireResult>,
+    release: (owner: string) => Promise<void>
+  ): false | Promise<void> {
+    const held = this.#streaks.get(key)
+    if (held) held.heldHere = false
+    const first = this.#lines.get(key)?.[0]
+    if (!first?.claim || first.claim.store !== store) return false
+    const streak = this.#streak(key)
+    if (streak.stoodBack) {
+      streak.stoodBack = false
+      streak.limit = Math.min(2 * streak.limit, MAX_HANDOVERS_IN_A_ROW)
+    }
+    if (streak.handed >= streak.limit) {
+      streak.handed = 0
+      streak.standBackUntil = Date.now() + YIELD_TO_OTHERS
+      return false
+    }
+    if (!first.take()) return false
+    streak.handed++
+    this.#leave(key, first)
+    return this.#handOverTo(first, streak, transfer, release)
+  }
+
+  #streak(key: string): Streak {
+    let streak = this.#streaks.get(key)
+    if (!streak) {
+      streak = {
+        handed: 0,
+        limit: HANDOVERS_IN_A_ROW,
+        standBackUntil: 0,
+        stoodBack: false,
+        heldHere: false,
+      }
+      this.#streaks.set(key, streak)
+      if (this.#streaks.size > MAX_TRACKED_KEYS) {
+        this.#streaks.delete(this.#streaks.keys().next().value!)
+      }
+    }
+    return streak
+  }
+
+  async #handOverTo(
+    waiter: Waiter,
+    streak: Streak,
+    transfer: (claim: LockClaim) => Promise<AcquireResult>,
+    release: (owner: string) => Promise<void>
+  ): Promise<void> {
+    const claim = waiter.claim!
+    const startedAt = Date.now()
+    let result: AcquireResult
+    try {
+      result = await transfer(claim)
+    } catch (error) {
+      /**
+       * The lock may have moved to the claim's owner before the answer
+       * was lost: free it, and let the waiter try on its own
+       */
+      waiter.settle()
+      releaseQuietly(release, claim.owner)
+      throw error
+    }
+    if (!result.acquired) {
+      waiter.settle()
+      throw new E_LOCK_NOT_OWNED()
+    }
+    if (waiter.taken()) {
+      streak.heldHere = true
+      return waiter.settle({ fencingToken: result.fencingToken ?? null, startedAt })
+    }
+    /**
+     * The waiter gave up while the lock was on its way
+     */
+    releaseQuietly(release, claim.owner)
+  }
+
+  #leave(key: string, waiter: Waiter) {
+    const line = this.#lines.get(key)
+    if (!line) return
+    const index = line.indexOf(waiter)
+    if (index === -1) return
+    line.splice(index, 1)
+    if (line.length === 0) this.#lines.delete(key)
+  }
+}
+
+function releaseQuietly(release: (owner: string) => Promise<void>, owner: string) {
+  release(owner).catch((error: unknown) => {
+    debug('could not release a lock handed to a waiter that left: %O', error)
+  })
+}
