@@ -106,9 +106,12 @@ function msLeft(pttl: number): number | null {
 /**
  * The reply of ACQUIRE and ACQUIRE_SLOT
  */
-function acquireResult([acquired, value]: [1, string] | [0, number]): AcquireResult {
-  if (acquired === 1) return { acquired: true, fencingToken: Number(value) }
-  return { acquired: false, retryAfter: msLeft(value) }
+function acquireResult([acquired, value]: [0 | 1, number]): AcquireResult {
+  /**
+   * Number(): integer replies are strings on a `stringNumbers` client
+   */
+  if (Number(acquired) === 1) return { acquired: true, fencingToken: Number(value) }
+  return { acquired: false, retryAfter: msLeft(Number(value)) }
 }
 
 function isNoScript(error: unknown): boolean {
@@ -175,7 +178,7 @@ export class RedisStore implements LockStore, SemaphoreStore {
       scriptTtl(ttl),
       counterTtl(ttl),
     ])
-    return acquireResult(reply as [1, string] | [0, number])
+    return acquireResult(reply as [0 | 1, number])
   }
 
   /**
@@ -196,7 +199,7 @@ export class RedisStore implements LockStore, SemaphoreStore {
 
   async #handOver(key: string, owner: string, claim: LockClaim): Promise<AcquireResult> {
     const redisKey = lockKey(key)
-    const token = (await this.#run(HAND_OVER, 2, [
+    const [handedOver, token] = (await this.#run(HAND_OVER, 2, [
       redisKey,
       `${redisKey}:fencing`,
       owner,
@@ -204,9 +207,11 @@ export class RedisStore implements LockStore, SemaphoreStore {
       scriptTtl(claim.ttl),
       counterTtl(claim.ttl),
       this.#fencing ? '1' : '',
-    ])) as string | 0
-    if (token === 0) return { acquired: false }
-    return { acquired: true, fencingToken: token === '' ? null : Number(token) }
+    ])) as [0 | 1, number?]
+    return {
+      acquired: Number(handedOver) === 1,
+      fencingToken: token === undefined ? null : Number(token),
+    }
   }
 
   async forceDelete(key: string): Promise<void> {
@@ -261,7 +266,7 @@ export class RedisStore implements LockStore, SemaphoreStore {
       scriptTtl(ttl),
       counterTtl(ttl),
     ])
-    return acquireResult(reply as [1, string] | [0, number])
+    return acquireResult(reply as [0 | 1, number])
   }
 
   async deleteSlot(key: string, owner: string): Promise<void> {

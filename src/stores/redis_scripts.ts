@@ -13,34 +13,39 @@ function script(lua: string): RedisScript {
 }
 
 /**
- * The next fencing token of a key (KEYS[2] is its counter):
- * max(counter + 1, server time in µs). The counter keeps tokens
- * increasing while it lives, and once it has expired the clock has moved
- * past every token it handed out. It travels as a string: Lua would print
- * a number this large in exponent notation, losing digits.
+ * Tokens below this (the year 2001 in µs) come from a counter that was
+ * missing: it expired, or never existed
+ */
+const SEEDED = '1000000000000000'
+
+/**
+ * The next fencing token of a key: its counter (KEYS[2]) + 1, which then
+ * lives `lifetime` ms more. A missing counter starts from the server time
+ * in µs, which by then has moved past every token the expired one handed
+ * out (at most one per µs). The counter is written with %d: Lua would
+ * print a number this large in exponent notation.
  */
 const NEXT_TOKEN = `
-local function next_token()
-  local time = redis.call('TIME')
-  local token = tonumber(time[1]) * 1000000 + tonumber(time[2])
-  local last = tonumber(redis.call('GET', KEYS[2]))
-  if last and last >= token then token = last + 1 end
-  return string.format('%d', token)
+local function next_token(lifetime)
+  local token = redis.call('INCR', KEYS[2])
+  if token < ${SEEDED} then
+    local time = redis.call('TIME')
+    token = tonumber(time[1]) * 1000000 + tonumber(time[2])
+    redis.call('SET', KEYS[2], string.format('%d', token))
+  end
+  redis.call('PEXPIRE', KEYS[2], lifetime)
+  return token
 end
 `
 
 /**
- * Sets the lock KEYS[1] to the owner ARGV[o] for the ttl ARGV[t] ('' = no
- * expiry), and the counter (when a token was handed out) for ARGV[c] ms
+ * Sets the lock KEYS[1] to `owner` for `ttl` ms ('' = no expiry), with
+ * the extra SET arguments given (NX)
  */
-const HOLD = `
-local function hold(o, t, c, token)
-  if ARGV[t] == '' then
-    redis.call('SET', KEYS[1], ARGV[o])
-  else
-    redis.call('SET', KEYS[1], ARGV[o], 'PX', ARGV[t])
-  end
-  if token then redis.call('SET', KEYS[2], token, 'PX', ARGV[c]) end
+const SET_OWNER = `
+local function set_owner(owner, ttl, ...)
+  if ttl == '' then return redis.call('SET', KEYS[1], owner, ...) end
+  return redis.call('SET', KEYS[1], owner, 'PX', ttl, ...)
 end
 `
 
@@ -50,30 +55,26 @@ end
  * Returns {1, token} when acquired, else {0, PTTL of the holder} (-1 = no expiry).
  */
 export const ACQUIRE = script(`
-local pttl = redis.call('PTTL', KEYS[1])
-if pttl ~= -2 then return {0, pttl} end
 ${NEXT_TOKEN}
-${HOLD}
-local token = next_token()
-hold(1, 2, 3, token)
-return {1, token}
+${SET_OWNER}
+if not set_owner(ARGV[1], ARGV[2], 'NX') then return {0, redis.call('PTTL', KEYS[1])} end
+return {1, next_token(ARGV[3])}
 `)
 
 /**
  * Hands the lock from its holder straight to a waiter.
  * KEYS: lock, fencing counter. ARGV: holder, next owner, its ttl ms
  * ('' = no expiry), lifetime of the counter in ms, '1' to hand out a
- * fencing token. Returns the token ('' without fencing) when handed
- * over, 0 when the holder does not hold the lock.
+ * fencing token. Returns {1, token} ({1} without fencing) when handed
+ * over, {0} when the holder does not hold the lock.
  */
 export const HAND_OVER = script(`
 ${NEXT_TOKEN}
-${HOLD}
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-local token = false
-if ARGV[5] == '1' then token = next_token() end
-hold(2, 3, 4, token)
-return token or ''
+${SET_OWNER}
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0} end
+set_owner(ARGV[2], ARGV[3])
+if ARGV[5] == '1' then return {1, next_token(ARGV[4])} end
+return {1}
 `)
 
 /**
@@ -161,13 +162,11 @@ if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) or redis.call('ZSCORE', KEY
   return {0, math.max(1, tonumber(first[2]) - now)}
 end
 ${NEXT_TOKEN}
-local token = next_token()
 local expiry = '+inf'
 if ARGV[3] ~= '' then expiry = string.format('%d', now + tonumber(ARGV[3])) end
 redis.call('ZADD', KEYS[1], expiry, ARGV[1])
 keep_until_last_holder(now)
-redis.call('SET', KEYS[2], token, 'PX', ARGV[4])
-return {1, token}
+return {1, next_token(ARGV[4])}
 `)
 
 /**
