@@ -104,7 +104,7 @@ export const oursPostgres: Contender = {
   role: 'ours',
   modes: ['default', 'fast'],
   notes:
-    '`new LockFactory(new DatabaseStore({ connection: knex }))`: named prepared statements on a connection of the knex pool; default retry: woken by LISTEN/NOTIFY, 250 ms fallback poll',
+    '`new LockFactory(new DatabaseStore({ connection: knex }))`: named prepared statements on a connection of the knex pool; default retry: handed the lock by releases of its process, else woken by LISTEN/NOTIFY, 250 ms fallback poll',
   async open(targets, mode: RetryMode): Promise<LockSession> {
     const db = connectKnex(targets)
     try {

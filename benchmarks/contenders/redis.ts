@@ -67,7 +67,7 @@ export const oursRedis: Contender = {
   role: 'ours',
   modes: ['default', 'fast'],
   notes:
-    '`new LockFactory(new RedisStore({ connection }))`; default retry: woken on release, 250 ms fallback poll',
+    '`new LockFactory(new RedisStore({ connection }))`; default retry: handed the lock by releases of its process, else woken on release, 250 ms fallback poll',
   open: (targets, mode) => openOurs(targets, mode, true),
 }
 
