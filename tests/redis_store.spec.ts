@@ -163,6 +163,36 @@ test.group('Redis store | keys and fencing', (group) => {
     assert.equal(second.fencingToken, ahead + 2)
   })
 
+  test('a client with stringNumbers: true reads the same answers', async ({ assert, cleanup }) => {
+    const connection = new Redis({ port, stringNumbers: true })
+    const store = new RedisStore({ connection })
+    const prefix = uniqueKey('adonis-lock-test')
+    cleanup(async () => {
+      await store.close()
+      await deleteKeys(connection, `*${prefix}*`)
+      await connection.quit()
+    })
+    const locks = new LockFactory(store, { prefix })
+    const lock = locks.createLock('numbers', '10s')
+    assert.isTrue(await lock.acquire())
+    assert.isNumber(lock.fencingToken)
+    const other = locks.createLock('numbers', '10s')
+    assert.isFalse(await other.acquireImmediately())
+    assert.isAbove(other.getHolderRemainingTime()!, 9000)
+    assert.isTrue(await lock.isLocked())
+    await lock.extend('20s')
+    const inspection = await store.inspect(lock.storeKey)
+    assert.isAbove(inspection!.expiresIn!, 19_000)
+    assert.equal(inspection!.fencingToken, lock.fencingToken)
+    await lock.release()
+    assert.isFalse(await lock.isLocked())
+
+    const slot = locks.createSemaphore('numbers-pool', 2, '10s')
+    assert.isTrue(await slot.acquire())
+    await slot.extend()
+    await slot.release()
+  })
+
   test('a connection with a keyPrefix keeps the keys under it and still wakes waiters', async ({
     assert,
     cleanup,

@@ -99,19 +99,25 @@ function scriptTtl(ttl: number | null): number | '' {
 /**
  * A PTTL as ms left: -1 (no expiry) is null, -2 (gone since) is 0
  */
-function msLeft(pttl: number): number | null {
-  return pttl === -1 ? null : Math.max(0, pttl)
+function msLeft(pttl: number | string): number | null {
+  const ms = Number(pttl)
+  return ms === -1 ? null : Math.max(0, ms)
+}
+
+/**
+ * Whether an integer reply is 1. Number(): integer replies are strings
+ * on a `stringNumbers` client.
+ */
+function isOne(reply: unknown): boolean {
+  return Number(reply) === 1
 }
 
 /**
  * The reply of ACQUIRE and ACQUIRE_SLOT
  */
 function acquireResult([acquired, value]: [0 | 1, number]): AcquireResult {
-  /**
-   * Number(): integer replies are strings on a `stringNumbers` client
-   */
-  if (Number(acquired) === 1) return { acquired: true, fencingToken: Number(value) }
-  return { acquired: false, retryAfter: msLeft(Number(value)) }
+  if (isOne(acquired)) return { acquired: true, fencingToken: Number(value) }
+  return { acquired: false, retryAfter: msLeft(value) }
 }
 
 function isNoScript(error: unknown): boolean {
@@ -194,7 +200,7 @@ export class RedisStore implements LockStore, SemaphoreStore {
     )
     if (handedOver) return handedOver
     const released = await this.#run(RELEASE, 1, [lockKey(key), owner, this.#channel, key])
-    if (released !== 1) throw new E_LOCK_NOT_OWNED()
+    if (!isOne(released)) throw new E_LOCK_NOT_OWNED()
   }
 
   async #handOver(key: string, owner: string, claim: LockClaim): Promise<AcquireResult> {
@@ -209,7 +215,7 @@ export class RedisStore implements LockStore, SemaphoreStore {
       this.#fencing ? '1' : '',
     ])) as [0 | 1, number?]
     return {
-      acquired: Number(handedOver) === 1,
+      acquired: isOne(handedOver),
       fencingToken: token === undefined ? null : Number(token),
     }
   }
@@ -219,7 +225,7 @@ export class RedisStore implements LockStore, SemaphoreStore {
   }
 
   async exists(key: string): Promise<boolean> {
-    return (await this.#connection.exists(lockKey(key))) === 1
+    return isOne(await this.#connection.exists(lockKey(key)))
   }
 
   async owner(key: string): Promise<string | null> {
@@ -245,7 +251,7 @@ export class RedisStore implements LockStore, SemaphoreStore {
 
   async extend(key: string, owner: string, duration: number): Promise<void> {
     const extended = await this.#run(EXTEND, 1, [lockKey(key), owner, Math.ceil(duration)])
-    if (extended !== 1) throw new E_LOCK_NOT_OWNED()
+    if (!isOne(extended)) throw new E_LOCK_NOT_OWNED()
   }
 
   /**
@@ -271,7 +277,7 @@ export class RedisStore implements LockStore, SemaphoreStore {
 
   async deleteSlot(key: string, owner: string): Promise<void> {
     const released = await this.#run(RELEASE_SLOT, 1, [slotsKey(key), owner, this.#channel, key])
-    if (released !== 1) throw new E_LOCK_NOT_OWNED()
+    if (!isOne(released)) throw new E_LOCK_NOT_OWNED()
   }
 
   async forceDeleteSlots(key: string): Promise<void> {
@@ -280,7 +286,7 @@ export class RedisStore implements LockStore, SemaphoreStore {
 
   async extendSlot(key: string, owner: string, duration: number): Promise<void> {
     const extended = await this.#run(EXTEND_SLOT, 1, [slotsKey(key), owner, Math.ceil(duration)])
-    if (extended !== 1) throw new E_LOCK_NOT_OWNED()
+    if (!isOne(extended)) throw new E_LOCK_NOT_OWNED()
   }
 
   async slotOwners(key: string): Promise<string[]> {
