@@ -486,49 +486,6 @@ test.group('Redis store | waking waiters', (group) => {
     t.timeout(20_000)
   })
 
-  test('a release of another process wakes the first waiter; the others are handed the lock in arrival order', async ({
-    assert,
-    cleanup,
-  }) => {
-    const { locks, store, prefix } = setup(cleanup)
-    const otherProcess = setup(cleanup)
-    const holder = new LockFactory(otherProcess.store, { prefix }).createLock('queue', '20s')
-    await holder.acquire()
-    let attempts = 0
-    const save = store.save.bind(store)
-    store.save = (...args) => {
-      attempts++
-      return save(...args)
-    }
-
-    const order: number[] = []
-    const waiters = [1, 2, 3].map(async (id) => {
-      await sleep(id * 100)
-      const lock = locks.createLock('queue', '20s')
-      await lock.acquire({ retry: { delay: '30s', timeout: '15s' } })
-      order.push(id)
-      await sleep(50)
-      await lock.release()
-    })
-    await sleep(500)
-    const startedAt = Date.now()
-    await holder.release()
-    await Promise.all(waiters)
-
-    assert.deepEqual(order, [1, 2, 3])
-    /**
-     * The first waiter tried on arrival; the next two found it in line and
-     * queued behind it without trying. The release message woke the first
-     * alone, which tried once more; its release handed the lock to the
-     * second, whose release handed it to the third: no herd retrying.
-     */
-    assert.equal(attempts, 2)
-    /**
-     * Woken, not polling: a poll would come after 15 s or more
-     */
-    assert.isBelow(Date.now() - startedAt, 10_000)
-  })
-
   test('an owner asking again right after its release queues behind the waiter', async ({
     assert,
     cleanup,

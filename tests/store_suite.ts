@@ -417,55 +417,74 @@ export function registerStoreSuite(name: string, options: StoreSuiteOptions) {
       return calls
     }
 
-    test('a release hands the lock to the waiters of its process in arrival order, without a try of theirs', async ({
-      assert,
-    }) => {
-      const emitter = new RecordingEmitter()
-      const locks = new LockFactory(current.store!, { prefix: current.prefix, emitter })
-      const holder = locks.createLock('handed', '10s')
-      await holder.acquire()
-      /**
-       * A first wait opens the store's release subscription, and waking
-       * everyone once it is in place would add tries
-       */
-      assert.isFalse(
-        await locks.createLock('handed').acquire({ retry: { delay: 100, timeout: 300 } })
-      )
-      const calls = countSaves(current.store!)
+    /**
+     * Three waiters line up behind a holder of this process or of another
+     * one (a peer store on the same keys), then each passes the lock on
+     */
+    for (const holderIn of ['this process', 'another process'] as const) {
+      test(`a release in ${holderIn} starts a line of waiters that are handed the lock in arrival order`, async ({
+        assert,
+      }) => {
+        const peer =
+          holderIn === 'another process'
+            ? await options.handsOver!.createPeer(current.store!)
+            : undefined
+        try {
+          const emitter = new RecordingEmitter()
+          const locks = new LockFactory(current.store!, { prefix: current.prefix, emitter })
+          const holder = new LockFactory(peer?.store ?? current.store!, {
+            prefix: current.prefix,
+            emitter,
+          }).createLock('handed', '10s')
+          await holder.acquire()
+          /**
+           * A first wait opens the store's release subscription, and waking
+           * everyone once it is in place would add tries
+           */
+          assert.isFalse(
+            await locks.createLock('handed').acquire({ retry: { delay: 100, timeout: 300 } })
+          )
+          const calls = countSaves(current.store!)
 
-      const order: number[] = []
-      const tokens: Array<number | null> = [holder.fencingToken]
-      const waiters = [1, 2, 3].map(async (id) => {
-        await sleep(id * 100)
-        const lock = locks.createLock('handed', '10s')
-        assert.isTrue(await lock.acquire({ retry: { delay: '30s', timeout: '15s' } }))
-        order.push(id)
-        tokens.push(lock.fencingToken)
-        assert.isTrue(await lock.isOwned())
-        assert.isAbove(lock.getRemainingTime()!, 8000)
-        await sleep(50)
-        await lock.release()
-      })
-      await sleep(500)
-      const startedAt = Date.now()
-      await holder.release()
-      await Promise.all(waiters)
+          const order: number[] = []
+          const tokens: Array<number | null> = [holder.fencingToken]
+          const waiters = [1, 2, 3].map(async (id) => {
+            await sleep(id * 100)
+            const lock = locks.createLock('handed', '10s')
+            assert.isTrue(await lock.acquire({ retry: { delay: '30s', timeout: '15s' } }))
+            order.push(id)
+            tokens.push(lock.fencingToken)
+            assert.isTrue(await lock.isOwned())
+            assert.isAbove(lock.getRemainingTime()!, 8000)
+            await sleep(50)
+            await lock.release()
+          })
+          await sleep(500)
+          const startedAt = Date.now()
+          await holder.release()
+          await Promise.all(waiters)
 
-      assert.deepEqual(order, [1, 2, 3])
-      /**
-       * Only the first waiter tried, on arrival; the other two queued behind
-       * it, and every one of them was handed the lock
-       */
-      assert.equal(calls.saves, 1)
-      assert.isBelow(Date.now() - startedAt, 10_000)
-      assert.equal(emitter.names().filter((event) => event === 'lock:acquired').length, 4)
-      if (fencing) {
-        for (let index = 1; index < tokens.length; index++) {
-          assert.isAbove(tokens[index]!, tokens[index - 1]!)
+          assert.deepEqual(order, [1, 2, 3])
+          /**
+           * The first waiter tried on arrival; the other two queued behind it.
+           * A release of this process handed the lock to the first waiter; one
+           * of another process woke it alone (no herd), and it tried once more.
+           * Each waiter's release then handed the lock to the next.
+           */
+          assert.equal(calls.saves, holderIn === 'this process' ? 1 : 2)
+          assert.isBelow(Date.now() - startedAt, 10_000)
+          assert.equal(emitter.names().filter((event) => event === 'lock:acquired').length, 4)
+          if (fencing) {
+            for (let index = 1; index < tokens.length; index++) {
+              assert.isAbove(tokens[index]!, tokens[index - 1]!)
+            }
+          }
+          assert.isFalse(await holder.isLocked())
+        } finally {
+          await peer?.close()
         }
-      }
-      assert.isFalse(await holder.isLocked())
-    })
+      })
+    }
 
     test('a lock handed to a waiter that gave up meanwhile is released', async ({ assert }) => {
       const locks = new LockFactory(current.store!, { prefix: current.prefix })
