@@ -126,7 +126,7 @@ export class Lock {
     if (maxAttempts > 1 && this.#store.hasWaiters?.(this.#storeKey)) {
       const wait = Math.max(1, Math.min(retry.delay, deadline - startedAt))
       if (await this.#waitForRelease(wait, signal, startedAt, attempts)) {
-        return this.#handedOver(options.autoExtend)
+        return this.#held(options.autoExtend)
       }
     }
 
@@ -152,8 +152,7 @@ export class Lock {
       }
       if (result.acquired) {
         this.#acquiredWith(result, startedAt, attemptedAt, attempts)
-        if (options.autoExtend) this.#startWatchdog()
-        return true
+        return this.#held(options.autoExtend)
       }
 
       this.#holderRemainingTime = result.retryAfter
@@ -176,7 +175,7 @@ export class Lock {
        */
       wait = Math.max(1, Math.min(wait, deadline - now))
       if (await this.#waitForRelease(wait, signal, startedAt, attempts)) {
-        return this.#handedOver(options.autoExtend)
+        return this.#held(options.autoExtend)
       }
     }
   }
@@ -386,7 +385,10 @@ export class Lock {
     return true
   }
 
-  #handedOver(autoExtend: boolean | undefined): true {
+  /**
+   * The end of a successful acquire, by a try or a hand-over
+   */
+  #held(autoExtend: boolean | undefined): true {
     if (autoExtend) this.#startWatchdog()
     return true
   }

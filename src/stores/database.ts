@@ -60,6 +60,13 @@ export const DEFAULT_TABLE_NAME = 'locks'
 type RunStatement = (sql: string, bindings: Record<string, unknown>) => Promise<unknown>
 
 /**
+ * A ttl as the statements take it: whole ms, null for no expiry
+ */
+function wholeMs(ttl: number | null): number | null {
+  return ttl === null ? null : Math.ceil(ttl)
+}
+
+/**
  * Rows are pruned this long after they expired or were released. Until
  * then a row keeps its fencing value, so a token handed out after the
  * prune (taken from the database clock) is still greater.
@@ -257,7 +264,7 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
       result = await this.#query(`acquire "${key}"`, this.#sql.acquire, {
         key: this.#key(key),
         owner,
-        ttl: ttl === null ? null : Math.ceil(ttl),
+        ttl: wholeMs(ttl),
       })
     } catch (error) {
       if (!this.#dialect.isMissingTable((error as Error).cause)) this.#releaseUnknown(key, owner)
@@ -311,7 +318,7 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
       key: this.#key(key),
       owner,
       next_owner: claim.owner,
-      ttl: claim.ttl === null ? null : Math.ceil(claim.ttl),
+      ttl: wholeMs(claim.ttl),
     })
     const fencingToken = this.#dialect.acquired(result)
     return fencingToken === null ? { acquired: false } : { acquired: true, fencingToken }
@@ -368,7 +375,7 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
     ttl: number | null
   ): Promise<AcquireResult> {
     const { sql, slotKeys, bindings } = this.#slots(key, limit)
-    const values = { ...bindings, owner, ttl: ttl === null ? null : Math.ceil(ttl) }
+    const values = { ...bindings, owner, ttl: wholeMs(ttl) }
     let result: AcquireResult
     try {
       result = sql.acquire

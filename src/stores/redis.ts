@@ -295,7 +295,7 @@ export class RedisStore implements LockStore, SemaphoreStore {
 
   /**
    * Whether waiters of this process (on any store sharing the release
-   * channel) stand in line for the key
+   * channel) stand in line for the key, or one of them was handed it
    */
   hasWaiters(key: string): boolean {
     return this.#releases?.waiters.has(key) ?? false

@@ -38,9 +38,10 @@ interface Waiter {
    */
   settle(handoff?: Handoff): void
   /**
-   * Taken out of line to be handed the lock; false when it has settled
+   * Taken out of line to be handed the lock. Only the first of a line is
+   * taken, and a line holds waiting waiters alone: settling leaves it.
    */
-  take(): boolean
+  take(): void
   /**
    * Whether it still waits for the hand-over it was taken for
    */
@@ -121,9 +122,7 @@ export class Waiters {
         resolve(handoff)
       },
       take() {
-        if (state !== 'waiting') return false
         state = 'taken'
-        return true
       },
       taken: () => state === 'taken',
     }
@@ -213,7 +212,7 @@ export class Waiters {
       streak.standBackUntil = Date.now() + YIELD_TO_OTHERS
       return false
     }
-    if (!first.take()) return false
+    first.take()
     streak.handed++
     this.#leave(key, first)
     return this.#handOverTo(first, streak, transfer, release)

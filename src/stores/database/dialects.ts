@@ -85,12 +85,6 @@ export interface SemaphoreStatements {
    * Frees the slot `:owner` holds (PostgreSQL notifies `:key`)
    */
   release: string
-  /**
-   * Moves the row from `:owner` to `:next_owner` for `:ttl` ms with the
-   * next fencing token, in one statement: a release that hands the lock to
-   * a waiter of its process. Dialects whose waiters poll have none.
-   */
-  handOver?: string
   forceRelease: string
   extend: string
 }
