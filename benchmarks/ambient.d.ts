@@ -1,6 +1,7 @@
 /**
- * The little of `pg` and `redlock` the benchmarks use: pg ships no types,
- * and redlock's are not reachable through its `exports` map
+ * The little of `pg`, `better-sqlite3` and `redlock` the benchmarks use:
+ * pg and better-sqlite3 ship no types, and redlock's are not reachable
+ * through its `exports` map
  */
 declare module 'pg' {
   interface ConnectionConfig {
@@ -27,6 +28,23 @@ declare module 'pg' {
   }
   const pg: { Client: typeof Client; Pool: typeof Pool }
   export default pg
+}
+
+declare module 'better-sqlite3' {
+  interface RunResult {
+    changes: number
+  }
+  class Statement {
+    run(...params: unknown[]): RunResult
+    get(...params: unknown[]): any
+    all(...params: unknown[]): any[]
+  }
+  class Database {
+    constructor(filename: string, options?: { timeout?: number })
+    prepare(sql: string): Statement
+    close(): void
+  }
+  export default Database
 }
 
 declare module 'redlock' {

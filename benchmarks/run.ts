@@ -7,15 +7,16 @@
  *   npm run bench -- --only=redis,async-mutex --scenarios=sequential
  *   npm run bench -- --out=tmp/bench.md
  *
- * `--only` takes contender ids or backends (redis, memory, postgres); the
- * baselines of the chosen backends always run, the ratios need them.
+ * `--only` takes contender ids or backends (redis, memory, postgres, mysql,
+ * sqlite); the baselines of the chosen backends always run, the ratios
+ * need them.
  */
 import { readFile, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import { parseArgs } from 'node:util'
 import { CONTENDERS, baselineOf } from './contenders/main.ts'
 import type { Contender, LockSession } from './contenders/contender.ts'
-import { createTables } from './contenders/postgres.ts'
+import { createTables } from './contenders/database.ts'
 import { environment } from './lib/environment.ts'
 import { extractAnalysis, goals, renderReport, type Report } from './lib/report.ts'
 import { startServices, type Services } from './lib/services.ts'
@@ -127,7 +128,7 @@ async function main() {
   }
 
   countStoreCalls()
-  log('starting a private redis-server and the PostgreSQL bench database')
+  log('starting a private redis-server and the PostgreSQL, MariaDB and SQLite bench databases')
   const services = await startServices()
   process.once('SIGINT', () => {
     services.stop().finally(() => process.exit(130))
@@ -135,14 +136,11 @@ async function main() {
   const unavailable = new Map<string, string>()
   try {
     for (const line of services.missing) log(line)
-    if (services.targets.postgres) await createTables(services.targets)
+    await createTables(services.targets)
 
-    const contenders = selectContenders(args.only).filter((contender) => {
-      const reachable =
-        contender.backend === 'memory' ||
-        (contender.backend === 'redis' ? services.targets.redis : services.targets.postgres)
-      return reachable !== null
-    })
+    const contenders = selectContenders(args.only).filter(
+      (contender) => contender.backend === 'memory' || services.targets[contender.backend] !== null
+    )
     const env = environment(services.versions)
     const report: Report = {
       mode: quick ? 'quick' : 'full',

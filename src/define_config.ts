@@ -79,8 +79,8 @@ export interface DatabaseStoreConfig {
    */
   pruneInterval?: Duration | false
   /**
-   * PostgreSQL: named prepared statements (`true` by default). `false`
-   * behind a pooler that cannot keep them (PgBouncer in transaction mode)
+   * Prepared statements (`true` by default). `false` behind a pooler that
+   * cannot keep them (PgBouncer in transaction mode)
    */
   preparedStatements?: boolean
 }

@@ -4,10 +4,11 @@
  * releases keys the way an application would use it.
  */
 
+import { LockFactory as VerrouLockFactory } from '@verrou/core'
 import { LockFactory } from '../../index.ts'
 import type { LockFactoryOptions, LockStore } from '../../src/types.ts'
 
-export type Backend = 'redis' | 'memory' | 'postgres'
+export type Backend = 'redis' | 'memory' | 'postgres' | 'mysql' | 'sqlite'
 
 /**
  * `default`: the library's own retry settings. `fast`: its retry delay set
@@ -28,16 +29,23 @@ export const LOCK_TTL_MS = 10_000
  */
 export interface BenchTargets {
   redis: { host: string; port: number } | null
-  postgres: {
-    host: string
-    port: number
-    user: string
-    database: string
-    /**
-     * Connections of each pool a contender opens
-     */
-    poolSize: number
-  } | null
+  postgres: ServerTarget | null
+  mysql: (ServerTarget & { password: string }) | null
+  /**
+   * One database file; its contenders open one connection each
+   */
+  sqlite: { filename: string } | null
+}
+
+export interface ServerTarget {
+  host: string
+  port: number
+  user: string
+  database: string
+  /**
+   * Connections of each pool a contender opens
+   */
+  poolSize: number
 }
 
 export type Release = () => Promise<void>
@@ -105,5 +113,27 @@ export function oursSession(
       await store.close?.()
       await closeBackend()
     },
+  }
+}
+
+/**
+ * A session of @verrou/core on the store `factory` makes (its drivers'
+ * `.factory()`), with its retry delay set to 10 ms in the fast mode
+ */
+export function verrouSession(
+  factory: ConstructorParameters<typeof VerrouLockFactory>[0],
+  mode: RetryMode,
+  closeBackend: () => Promise<void>
+): LockSession {
+  const locks = new VerrouLockFactory(factory, {
+    retry: mode === 'fast' ? { delay: FAST_RETRY_MS } : undefined,
+  })
+  return {
+    async acquire(key) {
+      const lock = locks.createLock(key, LOCK_TTL_MS)
+      if (!(await lock.acquire())) throw new Error('verrou gave up')
+      return () => lock.release()
+    },
+    close: closeBackend,
   }
 }

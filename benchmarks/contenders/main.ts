@@ -1,7 +1,9 @@
 import type { Backend, Contender } from './contender.ts'
 import { memoryContenders } from './memory.ts'
+import { mysqlContenders } from './mysql.ts'
 import { postgresContenders } from './postgres.ts'
 import { redisContenders } from './redis.ts'
+import { sqliteContenders } from './sqlite.ts'
 
 /**
  * Every contender, the baseline of each backend first
@@ -10,14 +12,18 @@ export const CONTENDERS: Contender[] = [
   ...redisContenders,
   ...memoryContenders,
   ...postgresContenders,
+  ...mysqlContenders,
+  ...sqliteContenders,
 ]
 
-export const BACKENDS: Backend[] = ['redis', 'memory', 'postgres']
+export const BACKENDS: Backend[] = ['redis', 'memory', 'postgres', 'mysql', 'sqlite']
 
 export const BACKEND_LABELS: Record<Backend, string> = {
   redis: 'Redis',
   memory: 'Memory',
   postgres: 'PostgreSQL',
+  mysql: 'MariaDB',
+  sqlite: 'SQLite',
 }
 
 export function contenderById(id: string): Contender {

@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Mutex } from 'async-mutex'
-import { LockFactory as VerrouLockFactory } from '@verrou/core'
 import { memoryStore } from '@verrou/core/drivers/memory'
 import { Emitter } from '@adonisjs/core/events'
 import { AppFactory } from '@adonisjs/core/factories/app'
@@ -13,6 +12,7 @@ import {
   oursSession,
   type LockSession,
   type RetryMode,
+  verrouSession,
 } from './contender.ts'
 
 /**
@@ -74,19 +74,8 @@ export const verrouMemory: Contender = {
   role: 'peer',
   modes: ['default', 'fast'],
   notes: '`memoryStore()`; default retry: every 250 ms, no limit',
-  async open(_targets, mode: RetryMode): Promise<LockSession> {
-    const factory = new VerrouLockFactory(memoryStore().factory(), {
-      retry: mode === 'fast' ? { delay: FAST_RETRY_MS } : undefined,
-    })
-    return {
-      async acquire(key) {
-        const lock = factory.createLock(key, LOCK_TTL_MS)
-        if (!(await lock.acquire())) throw new Error('verrou gave up')
-        return () => lock.release()
-      },
-      async close() {},
-    }
-  },
+  open: async (_targets, mode: RetryMode) =>
+    verrouSession(memoryStore().factory(), mode, async () => {}),
 }
 
 export const asyncMutex: Contender = {

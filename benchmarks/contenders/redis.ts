@@ -2,7 +2,6 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 import Redlock from 'redlock'
 import { Mutex as RedisMutex } from 'redis-semaphore'
-import { LockFactory as VerrouLockFactory } from '@verrou/core'
 import { redisStore } from '@verrou/core/drivers/redis'
 import { RedisStore } from '../../src/stores/main.ts'
 import {
@@ -14,6 +13,7 @@ import {
   oursSession,
   type LockSession,
   type RetryMode,
+  verrouSession,
 } from './contender.ts'
 
 function connect(targets: BenchTargets): Redis {
@@ -104,17 +104,7 @@ export const verrouRedis: Contender = {
   notes: '`redisStore({ connection })`; default retry: every 250 ms, no limit',
   async open(targets, mode: RetryMode): Promise<LockSession> {
     const connection = connect(targets)
-    const factory = new VerrouLockFactory(redisStore({ connection }).factory(), {
-      retry: mode === 'fast' ? { delay: FAST_RETRY_MS } : undefined,
-    })
-    return {
-      async acquire(key) {
-        const lock = factory.createLock(key, LOCK_TTL_MS)
-        if (!(await lock.acquire())) throw new Error('verrou gave up')
-        return () => lock.release()
-      },
-      close: () => disconnect(connection),
-    }
+    return verrouSession(redisStore({ connection }).factory(), mode, () => disconnect(connection))
   },
 }
 

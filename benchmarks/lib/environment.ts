@@ -1,15 +1,24 @@
 import { readFileSync } from 'node:fs'
 import os from 'node:os'
 
-export interface Environment {
+/**
+ * Versions of the backends of the run (SQLite: the library's), null
+ * where missing
+ */
+export interface BackendVersions {
+  redis: string | null
+  postgres: string | null
+  mysql: string | null
+  sqlite: string | null
+}
+
+export interface Environment extends BackendVersions {
   date: string
   node: string
   cpu: string
   cores: number
   memoryGiB: number
   platform: string
-  redis: string | null
-  postgres: string | null
   packages: Record<string, string>
   loadBefore: number[]
   loadAfter?: number[]
@@ -18,6 +27,8 @@ export interface Environment {
 const PACKAGES = [
   'ioredis',
   'pg',
+  'mysql2',
+  'better-sqlite3',
   'knex',
   '@verrou/core',
   'redlock',
@@ -34,10 +45,7 @@ function versionOf(name: string): string {
   }
 }
 
-export function environment(versions: {
-  redis: string | null
-  postgres: string | null
-}): Environment {
+export function environment(versions: BackendVersions): Environment {
   const cpus = os.cpus()
   return {
     date: new Date().toISOString(),
@@ -46,8 +54,7 @@ export function environment(versions: {
     cores: cpus.length,
     memoryGiB: Math.round(os.totalmem() / 2 ** 30),
     platform: `${os.type()} ${os.release()} ${os.arch()}`,
-    redis: versions.redis,
-    postgres: versions.postgres,
+    ...versions,
     packages: Object.fromEntries(PACKAGES.map((name) => [name, versionOf(name)])),
     loadBefore: os.loadavg(),
   }

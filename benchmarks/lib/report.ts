@@ -121,10 +121,10 @@ function contendedSection(result: ContendedResult): string {
       `${spec.rounds} window(s) of ${spec.windowMs / 1000} s per contender and retry mode. Memory stores live in one process, ` +
       `so their ${spec.workers} workers run in one. **retry**: \`default\` = the library's own settings, \`10 ms\` = its retry delay set to 10 ms. ` +
       '**served**: workers that got at least one critical section (fewest over the windows). **wait**: from asking to holding; ' +
-      'a wait still going at the end of a window counts until then. **round trips/cs**: commands the clients sent (counted in ioredis / pg), per critical section. ' +
+      'a wait still going at the end of a window counts until then. **round trips/cs**: commands the clients sent (counted in ioredis / pg / mysql2; for SQLite, statements run by better-sqlite3), per critical section. ' +
       '**server calls/cs**: Redis `INFO commandstats` delta on the private server, including the commands run inside Lua scripts. ' +
-      '**overlaps**: critical sections that started before another one ended (must be 0). **gave up**: times the library threw or returned ' +
-      'false after its retries ran out (the worker then asks again).',
+      '**overlaps**: critical sections that started before another one ended (must be 0). **gave up**: times acquire returned false or threw, ' +
+      'its retries run out or on an error such as a deadlock (the worker then asks again; the errors are listed below the table).',
     '',
   ]
   for (const backend of BACKENDS) {
@@ -381,10 +381,14 @@ export function goals(report: Report): Goal[] {
     throughputGoal(report.concurrent, '64 concurrent', 'memory', 0.5),
     unusedEventsGoal(report.sequential, 'sequential'),
     unusedEventsGoal(report.concurrent, '64 concurrent'),
-    throughputGoal(report.sequential, 'sequential', 'postgres', 1),
-    throughputGoal(report.concurrent, '64 concurrent', 'postgres', 1),
+    ...(['postgres', 'mysql', 'sqlite'] as const).flatMap((backend) => [
+      throughputGoal(report.sequential, 'sequential', backend, 1),
+      throughputGoal(report.concurrent, '64 concurrent', backend, 1),
+    ]),
     ...contendedGoals(report.contended),
-    ...peerContendedGoals(report.contended, 'postgres', 'verrou-postgres', 1.5),
+    ...(['postgres', 'mysql', 'sqlite'] as const).flatMap((backend) =>
+      peerContendedGoals(report.contended, backend, `verrou-${backend}`, 1.5)
+    ),
   ].filter((goal): goal is Goal => goal !== null)
 }
 
@@ -408,6 +412,8 @@ function environmentSection(report: Report): string {
         ['OS', env.platform],
         ['Redis', env.redis ? `${env.redis} (private redis-server started by the bench)` : 'n/a'],
         ['PostgreSQL', env.postgres ? `${env.postgres} (shared server, own database)` : 'n/a'],
+        ['MariaDB', env.mysql ? `${env.mysql} (shared server, own database)` : 'n/a'],
+        ['SQLite', env.sqlite ? `${env.sqlite} (a file in tmp/, default journal mode)` : 'n/a'],
         [
           'packages',
           Object.entries(env.packages)
@@ -473,7 +479,7 @@ export function renderReport(report: Report, analysis: string | null): string {
       throughputSection(
         `${report.concurrent.spec.loops} concurrent loops on distinct keys`,
         `${report.concurrent.spec.loops} loops in one process, each acquiring and releasing its own key: ` +
-          `${report.concurrent.spec.rounds} round(s) of ${report.concurrent.spec.windowMs} ms per contender. PostgreSQL contenders each use a pool of the same size.`,
+          `${report.concurrent.spec.rounds} round(s) of ${report.concurrent.spec.windowMs} ms per contender. PostgreSQL and MariaDB contenders each use a pool of the same size, SQLite ones one connection each.`,
         report.concurrent
       )
     )

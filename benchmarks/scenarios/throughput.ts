@@ -6,7 +6,7 @@
  */
 import type { Contender, LockSession } from '../contenders/contender.ts'
 import { Samples, median } from '../lib/stats.ts'
-import { storeCalls } from '../lib/store_calls.ts'
+import { callsOf } from '../lib/store_calls.ts'
 
 export interface ThroughputSpec {
   name: string
@@ -37,12 +37,6 @@ export interface ThroughputResult {
   rows: ThroughputRow[]
 }
 
-function callsOf(contender: Contender): number {
-  if (contender.backend === 'redis') return storeCalls.redis
-  if (contender.backend === 'postgres') return storeCalls.postgres
-  return 0
-}
-
 /**
  * One acquire+release loop on `key` until `end`; latencies in ms
  */
@@ -71,14 +65,14 @@ async function window(
     { length: spec.loops },
     (_, index) => `bench:${spec.name}:${contender.id}:${index}`
   )
-  const callsBefore = callsOf(contender)
+  const callsBefore = callsOf(contender.backend)
   const startedAt = performance.now()
   const end = startedAt + durationMs
   const counts = await Promise.all(keys.map((key) => loop(session, key, end, latency)))
   return {
     pairs: counts.reduce((total, count) => total + count, 0),
     elapsedMs: performance.now() - startedAt,
-    calls: callsOf(contender) - callsBefore,
+    calls: callsOf(contender.backend) - callsBefore,
   }
 }
 

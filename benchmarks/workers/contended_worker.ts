@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { BenchTargets, LockSession, Release, RetryMode } from '../contenders/contender.ts'
 import { contenderById } from '../contenders/main.ts'
 import { sharedClock } from '../lib/stats.ts'
-import { countStoreCalls, storeCalls } from '../lib/store_calls.ts'
+import { callsOf, countStoreCalls } from '../lib/store_calls.ts'
 
 export type WorkerRequest =
   | { type: 'open'; contenderId: string; mode: RetryMode; targets: BenchTargets }
@@ -49,7 +49,7 @@ export type WorkerReply =
 countStoreCalls()
 
 let session: LockSession | undefined
-let callsOf = () => 0
+let calls = () => 0
 
 function reply(message: WorkerReply) {
   process.send!(message)
@@ -57,12 +57,7 @@ function reply(message: WorkerReply) {
 
 async function open(request: Extract<WorkerRequest, { type: 'open' }>) {
   const contender = contenderById(request.contenderId)
-  callsOf =
-    contender.backend === 'redis'
-      ? () => storeCalls.redis
-      : contender.backend === 'postgres'
-        ? () => storeCalls.postgres
-        : () => 0
+  calls = () => callsOf(contender.backend)
   session = await contender.open(request.targets, request.mode)
   reply({ type: 'opened' })
 }
@@ -82,8 +77,8 @@ async function go(request: Extract<WorkerRequest, { type: 'go' }>) {
   let callsAtEnd: number | undefined
 
   await sleep(Math.max(0, startAt - sharedClock()))
-  const callsAtStart = callsOf()
-  const endTimer = setTimeout(() => (callsAtEnd = callsOf()), Math.max(0, endAt - sharedClock()))
+  const callsAtStart = calls()
+  const endTimer = setTimeout(() => (callsAtEnd = calls()), Math.max(0, endAt - sharedClock()))
 
   const worker = async (id: number) => {
     let waitStart = sharedClock()
@@ -123,7 +118,7 @@ async function go(request: Extract<WorkerRequest, { type: 'go' }>) {
     sleep(Math.max(0, endAt + request.drainMs - sharedClock())).then(() => false),
   ])
   clearTimeout(endTimer)
-  callsAtEnd ??= callsOf()
+  callsAtEnd ??= calls()
 
   const stuck = drained ? 0 : waiting.size
   const pending = [...waiting.values()]

@@ -7,6 +7,7 @@ import { E_INVALID_LOCK_CONFIG, E_LOCK_NOT_OWNED, E_LOCK_STORAGE_ERROR } from '.
 import type {
   AcquireResult,
   Duration,
+  Handoff,
   LockClaim,
   LockInspection,
   LockStore,
@@ -20,8 +21,9 @@ import {
   type DialectStatements,
   type SemaphoreStatements,
 } from './database/dialects.ts'
-import { PgStatements } from './database/pg_statements.ts'
+import { PreparedStatements } from './database/prepared_statements.ts'
 import { ReleaseListener } from './database/release_listener.ts'
+import { Waiters } from './waiters.ts'
 
 /**
  * A Lucid query client (`db.connection(name)`): the store uses its write
@@ -47,9 +49,10 @@ export interface DatabaseStoreOptions {
    */
   pruneInterval?: Duration | false
   /**
-   * PostgreSQL: run the statements as named prepared statements, parsed
-   * and planned once per connection (true by default). Set to false
-   * behind a pooler that cannot keep them, such as PgBouncer in
+   * Run the statements as prepared statements, parsed and planned once
+   * per connection (true by default): named on PostgreSQL, mysql2's
+   * `execute` on MySQL, kept better-sqlite3 statements on SQLite. Set to
+   * false behind a pooler that cannot keep them, such as PgBouncer in
    * transaction mode before 1.21 or with `max_prepared_statements = 0`.
    */
   preparedStatements?: boolean
@@ -187,12 +190,6 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
   readonly tableName: string
   readonly dialect: Dialect['name']
 
-  /**
-   * Defined on PostgreSQL only: other dialects leave waiting to the lock,
-   * which polls with jitter, capped by the holder's remaining time
-   */
-  readonly waitForRelease?: LockStore['waitForRelease']
-
   #knex: Knex
   #run: RunStatement
   #dialect: Dialect
@@ -201,6 +198,11 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
   #semaphoreSql = new Map<number, SemaphoreStatements>()
   #channel: string
   #listener: ReleaseListener | undefined
+  /**
+   * MySQL and SQLite: the waiters of this process, woken by its own
+   * releases; those of other processes poll
+   */
+  #localWaiters: Waiters | undefined
   #pruneInterval: number | false
   #nextPruneAt: number
   #pruning: Promise<void> | undefined
@@ -236,18 +238,35 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
     this.#pruneInterval = pruneIntervalOf(options.pruneInterval)
     this.#run = this.#runner(options.preparedStatements)
     this.#nextPruneAt = this.#pruneInterval === false ? Infinity : Date.now() + this.#pruneInterval
+  }
 
-    if (dialect.name === 'postgres') {
-      this.waitForRelease = (key, ms, signal, claim) => {
-        if (this.#closed) return sleep(ms, signal).then(() => undefined)
-        this.#listener ??= new ReleaseListener(this.#knex, this.#channel)
-        return this.#listener.wait(this.#key(key), ms, signal, claim && { ...claim, store: this })
-      }
+  /**
+   * PostgreSQL wakes waiters by LISTEN/NOTIFY, so a release of any process
+   * wakes them; on MySQL and SQLite only the releases of this process do,
+   * and the fallback poll stands for the others
+   */
+  waitForRelease(
+    key: string,
+    ms: number,
+    signal?: AbortSignal,
+    claim?: LockClaim
+  ): Promise<Handoff | undefined> {
+    if (this.#closed) return sleep(ms, signal).then(() => undefined)
+    const waiterClaim = claim && { ...claim, store: this }
+    if (this.#dialect.name !== 'postgres') {
+      this.#localWaiters ??= new Waiters({ growingRuns: false })
+      return this.#localWaiters.wait(this.#key(key), ms, signal, waiterClaim)
     }
+    this.#listener ??= new ReleaseListener(this.#knex, this.#channel)
+    return this.#listener.wait(this.#key(key), ms, signal, waiterClaim)
   }
 
   hasWaiters(key: string): boolean {
-    return this.#listener?.waiters.has(this.#key(key)) ?? false
+    return this.#waiters?.has(this.#key(key)) ?? false
+  }
+
+  get #waiters(): Waiters | undefined {
+    return this.#listener?.waiters ?? this.#localWaiters
   }
 
   /**
@@ -276,6 +295,7 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
       return { acquired: true, fencingToken }
     }
 
+    this.#localWaiters?.refused(this.#key(key))
     let retryAfter = this.#dialect.retryAfter(result)
     if (retryAfter === undefined && this.#sql.remaining) {
       /**
@@ -294,11 +314,11 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
   }
 
   /**
-   * On PostgreSQL, hands the lock to the first waiter of this process when
-   * there is one; else frees the row for every process's waiters
+   * Hands the lock to the first waiter of this process when there is one;
+   * else frees the row for every process's waiters
    */
   async delete(key: string, owner: string): Promise<void> {
-    const handedOver = this.#listener?.waiters.handOver(
+    const handedOver = this.#waiters?.handOver(
       this.#key(key),
       this,
       (claim) => this.#handOver(key, owner, claim),
@@ -311,10 +331,11 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
       channel: this.#channel,
     })
     if (this.#dialect.changes(result) === 0) throw new E_LOCK_NOT_OWNED()
+    this.#wakeHere(key, 1)
   }
 
   async #handOver(key: string, owner: string, claim: LockClaim): Promise<AcquireResult> {
-    const result = await this.#query(`release "${key}"`, this.#sql.handOver!, {
+    const result = await this.#query(`release "${key}"`, this.#sql.handOver, {
       key: this.#key(key),
       owner,
       next_owner: claim.owner,
@@ -325,10 +346,21 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
   }
 
   async forceDelete(key: string): Promise<void> {
-    await this.#query(`force release "${key}"`, this.#sql.forceRelease, {
+    const result = await this.#query(`force release "${key}"`, this.#sql.forceRelease, {
       key: this.#key(key),
       channel: this.#channel,
     })
+    this.#wakeHere(key, this.#dialect.changes(result))
+  }
+
+  /**
+   * MySQL and SQLite: a release wakes as many waiters of this process as it
+   * freed locks or slots (PostgreSQL's come back through NOTIFY)
+   */
+  #wakeHere(key: string, freed: number) {
+    for (let woken = 0; woken < freed; woken++) {
+      if (!this.#localWaiters?.wakeFirst(this.#key(key))) return
+    }
   }
 
   async exists(key: string): Promise<boolean> {
@@ -399,14 +431,16 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
       channel: this.#channel,
     })
     if (this.#dialect.changes(result) === 0) throw new E_LOCK_NOT_OWNED()
+    this.#wakeHere(key, 1)
   }
 
   async forceDeleteSlots(key: string, limit: number): Promise<void> {
     const { sql, bindings } = this.#slots(key, limit)
-    await this.#query(`force release "${key}"`, sql.forceRelease, {
+    const result = await this.#query(`force release "${key}"`, sql.forceRelease, {
       ...bindings,
       channel: this.#channel,
     })
+    this.#wakeHere(key, this.#dialect.changes(result))
   }
 
   async extendSlot(key: string, owner: string, duration: number, limit: number): Promise<void> {
@@ -448,6 +482,7 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
     await this.#pruning
     const listener = this.#listener
     this.#listener = undefined
+    this.#localWaiters?.wakeAll()
     await listener?.close()
   }
 
@@ -584,9 +619,10 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
   }
 
   /**
-   * PostgreSQL runs the statements itself (see PgStatements); the other
-   * databases through `knex.raw`, which parses the named bindings on each
-   * call but has no speed goal to meet there
+   * Statements run prepared on a connection of the knex pool (see
+   * PreparedStatements), or through `knex.raw`, which parses the named
+   * bindings on each call: with `preparedStatements: false` on MySQL and
+   * SQLite, and with the `sqlite3` driver
    */
   #runner(preparedStatements: boolean | undefined): RunStatement {
     if (preparedStatements !== undefined && typeof preparedStatements !== 'boolean') {
@@ -594,8 +630,14 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
         `Invalid "preparedStatements" ${describe(preparedStatements)} of the database lock store: expected a boolean`
       )
     }
-    if (this.#dialect.name === 'postgres') {
-      const statements = new PgStatements(this.#knex, preparedStatements ?? true)
+    const prepared = preparedStatements ?? true
+    const dialect = this.#dialect.name
+    /**
+     * Unprepared, PostgreSQL statements still skip `knex.raw`; they run
+     * unnamed
+     */
+    if (PreparedStatements.supports(this.#knex, dialect) && (prepared || dialect === 'postgres')) {
+      const statements = new PreparedStatements(this.#knex, dialect, prepared)
       return (sql, bindings) => statements.run(sql, bindings)
     }
     return (sql, bindings) => this.#knex.raw(sql, bindings as Knex.ValueDict)

@@ -56,9 +56,13 @@ interface Streak {
   limit: number
   /**
    * Until when the waiters here stand back, after a release to every
-   * process (0: they do not)
+   * process
    */
   standBackUntil: number
+  /**
+   * The release message of that release has not come back yet
+   */
+  releasedToAll: boolean
   /**
    * They stood back, and no release of another process came since
    */
@@ -87,6 +91,11 @@ const MAX_TRACKED_KEYS = 1000
 export class Waiters {
   #lines = new Map<string, Waiter[]>()
   #streaks = new Map<string, Streak>()
+  #maxRun: number
+
+  constructor(options: { growingRuns?: boolean } = {}) {
+    this.#maxRun = options.growingRuns === false ? HANDOVERS_IN_A_ROW : MAX_HANDOVERS_IN_A_ROW
+  }
 
   /**
    * Resolves when woken (undefined), after `ms` (undefined), when a release
@@ -127,8 +136,17 @@ export class Waiters {
       taken: () => state === 'taken',
     }
     const onTimer = () => {
-      if (state !== 'taken') return waiter.settle()
-      timer = setTimeout(() => waiter.settle(), HANDOVER_GRACE)
+      if (state === 'taken') {
+        timer = setTimeout(() => waiter.settle(), HANDOVER_GRACE)
+        return
+      }
+      /**
+       * A poll during a stand-back would take back the lock left to
+       * other processes: it waits for the stand-back's end
+       */
+      const standingBack = (this.#streaks.get(key)?.standBackUntil ?? 0) - Date.now()
+      if (standingBack > 0) timer = setTimeout(onTimer, standingBack)
+      else waiter.settle()
     }
     timer = setTimeout(onTimer, Math.max(0, ms))
     signal?.addEventListener('abort', onAbort, { once: true })
@@ -163,9 +181,9 @@ export class Waiters {
   wakeFirst(key: string): boolean {
     const streak = this.#streaks.get(key)
     const now = Date.now()
-    if (streak && streak.standBackUntil > now) {
+    if (streak?.releasedToAll && streak.standBackUntil > now) {
       const delay = streak.standBackUntil - now
-      streak.standBackUntil = 0
+      streak.releasedToAll = false
       streak.stoodBack = true
       if (!this.#lines.has(key)) return false
       setTimeout(() => this.#lines.get(key)?.[0]?.settle(), delay)
@@ -176,6 +194,19 @@ export class Waiters {
     if (!first) return false
     first.settle()
     return true
+  }
+
+  /**
+   * For stores that get no release messages from other processes: a try
+   * of this process was refused while no waiter of it was handed the key,
+   * so another process holds it, and the runs of hand-overs here start
+   * short again
+   */
+  refused(key: string) {
+    const streak = this.#streaks.get(key)
+    if (!streak || streak.heldHere) return
+    streak.limit = HANDOVERS_IN_A_ROW
+    streak.stoodBack = false
   }
 
   wakeAll() {
@@ -205,11 +236,12 @@ export class Waiters {
     const streak = this.#streak(key)
     if (streak.stoodBack) {
       streak.stoodBack = false
-      streak.limit = Math.min(2 * streak.limit, MAX_HANDOVERS_IN_A_ROW)
+      streak.limit = Math.min(2 * streak.limit, this.#maxRun)
     }
     if (streak.handed >= streak.limit) {
       streak.handed = 0
       streak.standBackUntil = Date.now() + YIELD_TO_OTHERS
+      streak.releasedToAll = true
       return false
     }
     first.take()
@@ -225,6 +257,7 @@ export class Waiters {
         handed: 0,
         limit: HANDOVERS_IN_A_ROW,
         standBackUntil: 0,
+        releasedToAll: false,
         stoodBack: false,
         heldHere: false,
       }

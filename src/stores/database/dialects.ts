@@ -49,9 +49,9 @@ export interface DialectStatements {
   /**
    * Moves the row from `:owner` to `:next_owner` for `:ttl` ms with the
    * next fencing token, in one statement: a release that hands the lock to
-   * a waiter of its process. Dialects whose waiters poll have none.
+   * a waiter of its process
    */
-  handOver?: string
+  handOver: string
   forceRelease: string
   extend: string
   /**
@@ -335,6 +335,15 @@ ON DUPLICATE KEY UPDATE
       remaining: `SELECT \`expiration\` - ${now} AS \`retry_after\` FROM ${table} WHERE \`key\` = :key`,
       release: `UPDATE ${table} SET \`owner\` = NULL, \`expiration\` = ${now}
 WHERE \`key\` = :key AND \`owner\` = :owner AND ${held}`,
+      /**
+       * The WHERE reads the row before any assignment; the new token comes
+       * back as `insertId`, as in acquire
+       */
+      handOver: `UPDATE ${table} SET
+  \`fencing\` = LAST_INSERT_ID(GREATEST(\`fencing\` + 1, ${nowUs})),
+  \`owner\` = :next_owner,
+  \`expiration\` = ${now} + :ttl
+WHERE \`key\` = :key AND \`owner\` = :owner AND ${held}`,
       forceRelease: `UPDATE ${table} SET \`owner\` = NULL, \`expiration\` = ${now}
 WHERE \`key\` = :key AND \`owner\` IS NOT NULL`,
       /**
@@ -407,6 +416,12 @@ RETURNING "fencing"`,
       release: `UPDATE ${table} SET "owner" = NULL, "expiration" = ${now}
 WHERE "key" = :key AND "owner" = :owner AND ${held}
 RETURNING 1`,
+      handOver: `UPDATE ${table} SET
+  "owner" = :next_owner,
+  "expiration" = ${now} + :ttl,
+  "fencing" = MAX("fencing" + 1, ${nowUs})
+WHERE "key" = :key AND "owner" = :owner AND ${held}
+RETURNING "fencing"`,
       forceRelease: `UPDATE ${table} SET "owner" = NULL, "expiration" = ${now}
 WHERE "key" = :key AND "owner" IS NOT NULL
 RETURNING 1`,
