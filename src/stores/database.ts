@@ -295,7 +295,6 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
       return { acquired: true, fencingToken }
     }
 
-    this.#localWaiters?.refused(this.#key(key))
     let retryAfter = this.#dialect.retryAfter(result)
     if (retryAfter === undefined && this.#sql.remaining) {
       /**

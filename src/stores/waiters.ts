@@ -93,6 +93,11 @@ export class Waiters {
   #streaks = new Map<string, Streak>()
   #maxRun: number
 
+  /**
+   * `growingRuns: false` where the waiters of other processes poll (no
+   * release message wakes them): they find the lock free only while the
+   * waiters here stand back, so runs stay at HANDOVERS_IN_A_ROW
+   */
   constructor(options: { growingRuns?: boolean } = {}) {
     this.#maxRun = options.growingRuns === false ? HANDOVERS_IN_A_ROW : MAX_HANDOVERS_IN_A_ROW
   }
@@ -194,19 +199,6 @@ export class Waiters {
     if (!first) return false
     first.settle()
     return true
-  }
-
-  /**
-   * For stores that get no release messages from other processes: a try
-   * of this process was refused while no waiter of it was handed the key,
-   * so another process holds it, and the runs of hand-overs here start
-   * short again
-   */
-  refused(key: string) {
-    const streak = this.#streaks.get(key)
-    if (!streak || streak.heldHere) return
-    streak.limit = HANDOVERS_IN_A_ROW
-    streak.stoodBack = false
   }
 
   wakeAll() {
