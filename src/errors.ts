@@ -105,9 +105,6 @@ export const E_INVALID_LOCK_CONFIG = class InvalidLockConfigException extends Ex
 }
 
 /**
- * `restoreLock()` given something else than `lock.serialize()` output
- */
-/**
  * A semaphore limit that is not a positive integer
  */
 export const E_INVALID_SEMAPHORE_LIMIT = class InvalidSemaphoreLimitException extends Exception {
@@ -123,6 +120,9 @@ export const E_SEMAPHORE_NOT_SUPPORTED = class SemaphoreNotSupportedException ex
   static code = 'E_SEMAPHORE_NOT_SUPPORTED'
 }
 
+/**
+ * `restoreLock()` given something else than `lock.serialize()` output
+ */
 export const E_INVALID_SERIALIZED_LOCK = class InvalidSerializedLockException extends Exception {
   static status = 500
   static code = 'E_INVALID_SERIALIZED_LOCK'
