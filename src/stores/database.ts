@@ -254,7 +254,7 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
     if (this.#closed) return sleep(ms, signal).then(() => undefined)
     const waiterClaim = claim && { ...claim, store: this }
     if (this.#dialect.name !== 'postgres') {
-      this.#localWaiters ??= new Waiters({ growingRuns: false })
+      this.#localWaiters ??= new Waiters({ othersPoll: true })
       return this.#localWaiters.wait(this.#key(key), ms, signal, waiterClaim)
     }
     this.#listener ??= new ReleaseListener(this.#knex, this.#channel)

@@ -17,6 +17,18 @@ const MAX_HANDOVERS_IN_A_ROW = 256
 const YIELD_TO_OTHERS = 10
 
 /**
+ * Where no release message wakes the waiters of other processes (they
+ * poll), they find the lock free only while the waiters here stand back,
+ * so runs are counted in time, whatever the length of the critical
+ * sections: hand-overs go on for POLLED_RUN ms at most, then the waiters
+ * here stand back for POLLED_STAND_BACK ms, the default retry delay, in
+ * which every waiter elsewhere with that delay polls at least once. A
+ * process alone on a key leaves the lock unused for a tenth of the time.
+ */
+const POLLED_RUN = 2500
+const POLLED_STAND_BACK = 250
+
+/**
  * A waiter being handed the lock stops waiting on its own timer; should
  * the store call never answer, it gives up this long after its timer.
  */
@@ -53,6 +65,10 @@ interface Waiter {
  */
 interface Streak {
   handed: number
+  /**
+   * When the first hand-over of the run was made
+   */
+  startedAt: number
   limit: number
   /**
    * Until when the waiters here stand back, after a release to every
@@ -91,15 +107,14 @@ const MAX_TRACKED_KEYS = 1000
 export class Waiters {
   #lines = new Map<string, Waiter[]>()
   #streaks = new Map<string, Streak>()
-  #maxRun: number
+  #othersPoll: boolean
 
   /**
-   * `growingRuns: false` where the waiters of other processes poll (no
-   * release message wakes them): they find the lock free only while the
-   * waiters here stand back, so runs stay at HANDOVERS_IN_A_ROW
+   * `othersPoll`: no release message of this process reaches the waiters
+   * of other processes (POLLED_RUN)
    */
-  constructor(options: { growingRuns?: boolean } = {}) {
-    this.#maxRun = options.growingRuns === false ? HANDOVERS_IN_A_ROW : MAX_HANDOVERS_IN_A_ROW
+  constructor(options: { othersPoll?: boolean } = {}) {
+    this.#othersPoll = options.othersPoll ?? false
   }
 
   /**
@@ -228,11 +243,16 @@ export class Waiters {
     const streak = this.#streak(key)
     if (streak.stoodBack) {
       streak.stoodBack = false
-      streak.limit = Math.min(2 * streak.limit, this.#maxRun)
+      streak.limit = Math.min(2 * streak.limit, MAX_HANDOVERS_IN_A_ROW)
     }
-    if (streak.handed >= streak.limit) {
+    const now = Date.now()
+    if (streak.handed === 0) streak.startedAt = now
+    const runOver = this.#othersPoll
+      ? now - streak.startedAt >= POLLED_RUN
+      : streak.handed >= streak.limit
+    if (runOver) {
       streak.handed = 0
-      streak.standBackUntil = Date.now() + YIELD_TO_OTHERS
+      streak.standBackUntil = now + (this.#othersPoll ? POLLED_STAND_BACK : YIELD_TO_OTHERS)
       streak.releasedToAll = true
       return false
     }
@@ -247,6 +267,7 @@ export class Waiters {
     if (!streak) {
       streak = {
         handed: 0,
+        startedAt: 0,
         limit: HANDOVERS_IN_A_ROW,
         standBackUntil: 0,
         releasedToAll: false,
