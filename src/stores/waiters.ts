@@ -290,10 +290,16 @@ export class Waiters {
   ): Promise<void> {
     const claim = waiter.claim!
     const startedAt = Date.now()
+    /**
+     * Held here all along, by the releaser, then by the waiter: a
+     * newcomer meanwhile joins the line rather than spend a refused try
+     */
+    streak.heldHere = true
     let result: AcquireResult
     try {
       result = await transfer(claim)
     } catch (error) {
+      streak.heldHere = false
       /**
        * The lock may have moved to the claim's owner before the answer
        * was lost: free it, and let the waiter try on its own
@@ -303,13 +309,14 @@ export class Waiters {
       throw error
     }
     if (!result.acquired) {
+      streak.heldHere = false
       waiter.settle()
       throw new E_LOCK_NOT_OWNED()
     }
     if (waiter.taken()) {
-      streak.heldHere = true
       return waiter.settle({ fencingToken: result.fencingToken ?? null, startedAt })
     }
+    streak.heldHere = false
     /**
      * The waiter gave up while the lock was on its way
      */
