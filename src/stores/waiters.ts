@@ -1,5 +1,6 @@
 import { E_LOCK_NOT_OWNED } from '../errors.ts'
 import debug from '../debug.ts'
+import { DEFAULT_RETRY } from '../options.ts'
 import type { AcquireResult, Handoff, LockClaim } from '../types.ts'
 
 /**
@@ -26,7 +27,7 @@ const YIELD_TO_OTHERS = 10
  * process alone on a key leaves the lock unused for a tenth of the time.
  */
 const POLLED_RUN = 2500
-const POLLED_STAND_BACK = 250
+const POLLED_STAND_BACK = DEFAULT_RETRY.delay
 
 /**
  * A waiter being handed the lock stops waiting on its own timer; should
@@ -99,10 +100,10 @@ const MAX_TRACKED_KEYS = 1000
 /**
  * The waiters of this process, by key, in the order their acquires
  * started. A release message wakes the first waiter of its key; a release
- * made here may
- * instead hand the lock straight to that waiter (`handOver`), in the one
- * store call that frees it: the waiter holds the lock without a try of its
- * own, and nobody polls. Shared by the stores that wake waiters on release.
+ * made here may instead hand the lock straight to that waiter
+ * (`handOver`), in the one store call that frees it: the waiter holds the
+ * lock without a try of its own, and nobody polls. Shared by the stores
+ * that wake waiters on release.
  */
 export class Waiters {
   #lines = new Map<string, Waiter[]>()
@@ -225,7 +226,7 @@ export class Waiters {
   /**
    * Releases by handing the lock to the first waiter of the key, when it
    * claimed it through `store` and the key has not been handed over too
-   * many times in a row. `transfer` moves the lock from the releaser to
+   * many times (or, where others poll, for too long) in a row. `transfer` moves the lock from the releaser to
    * the claim's owner in one store call, owner-checked; `release` frees it
    * for an owner that gave up on it meanwhile. Returns false, having done
    * nothing, when the caller must release as usual.
