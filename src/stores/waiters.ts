@@ -21,13 +21,24 @@ const YIELD_TO_OTHERS = 10
  * Where no release message wakes the waiters of other processes (they
  * poll), they find the lock free only while the waiters here stand back,
  * so runs are counted in time, whatever the length of the critical
- * sections: hand-overs go on for POLLED_RUN ms at most, then the waiters
+ * sections: hand-overs go on for POLLED_FIRST_RUN ms, then the waiters
  * here stand back for POLLED_STAND_BACK ms, the default retry delay, in
- * which every waiter elsewhere with that delay polls at least once. A
- * process alone on a key leaves the lock unused for a tenth of the time.
+ * which every waiter elsewhere with that delay polls at least once. When
+ * the first waiter here then finds the lock still free, nobody else
+ * wanted it, and the next run is twice as long, up to MAX_POLLED_RUN ms:
+ * a process alone on a key leaves it unused for a tenth of the time. When
+ * another process took it, the next run is a first run again, so that
+ * busy processes take turns of a quarter second.
  */
-const POLLED_RUN = 2500
+const POLLED_FIRST_RUN = DEFAULT_RETRY.delay
+const MAX_POLLED_RUN = 2500
 const POLLED_STAND_BACK = DEFAULT_RETRY.delay
+
+/**
+ * After a stand-back where others poll, the first waiter here tries this
+ * long before any other waiter here may
+ */
+const PROBE_HEAD_START = 10
 
 /**
  * A waiter being handed the lock stops waiting on its own timer; should
@@ -70,6 +81,9 @@ interface Streak {
    * When the first hand-over of the run was made
    */
   startedAt: number
+  /**
+   * The length of the run: hand-overs, or ms where others poll
+   */
   limit: number
   /**
    * Until when the waiters here stand back, after a release to every
@@ -88,6 +102,12 @@ interface Streak {
    * The last hand-over's owner still holds the lock, as far as we know
    */
   heldHere: boolean
+  /**
+   * Where others poll: the owner of the waiter that tries first after a
+   * stand-back, until a refused try of its shows another process took
+   * the lock
+   */
+  prober?: string
 }
 
 /**
@@ -112,7 +132,7 @@ export class Waiters {
 
   /**
    * `othersPoll`: no release message of this process reaches the waiters
-   * of other processes (POLLED_RUN)
+   * of other processes (POLLED_FIRST_RUN)
    */
   constructor(options: { othersPoll?: boolean } = {}) {
     this.#othersPoll = options.othersPoll ?? false
@@ -130,6 +150,7 @@ export class Waiters {
     claim?: WaiterClaim
   ): Promise<Handoff | undefined> {
     if (signal?.aborted) return Promise.reject(signal.reason)
+    this.#noteRefusedProbe(key, claim)
     const { promise, resolve, reject } = Promise.withResolvers<Handoff | undefined>()
     let state: 'waiting' | 'taken' | 'settled' = 'waiting'
     let timer: NodeJS.Timeout
@@ -163,11 +184,17 @@ export class Waiters {
       }
       /**
        * A poll during a stand-back would take back the lock left to
-       * other processes: it waits for the stand-back's end
+       * other processes: it waits for the stand-back's end. Where others
+       * poll, the first waiter tries then (wakeFirst), and the rest spread
+       * their tries over the next delay, so that one of them soon finds
+       * the lock when another process's run ends, and none beats the
+       * first's try, which tells whether another process took the lock.
        */
       const standingBack = (this.#streaks.get(key)?.standBackUntil ?? 0) - Date.now()
-      if (standingBack > 0) timer = setTimeout(onTimer, standingBack)
-      else waiter.settle()
+      if (standingBack <= 0) return waiter.settle()
+      const behindFirst = this.#othersPoll && this.#lines.get(key)?.[0] !== waiter
+      const spread = behindFirst ? PROBE_HEAD_START + Math.random() * ms : 0
+      timer = setTimeout(onTimer, standingBack + spread)
     }
     timer = setTimeout(onTimer, Math.max(0, ms))
     signal?.addEventListener('abort', onAbort, { once: true })
@@ -207,7 +234,11 @@ export class Waiters {
       streak.releasedToAll = false
       streak.stoodBack = true
       if (!this.#lines.has(key)) return false
-      setTimeout(() => this.#lines.get(key)?.[0]?.settle(), delay)
+      setTimeout(() => {
+        const first = this.#lines.get(key)?.[0]
+        if (this.#othersPoll) streak.prober = first?.claim?.owner
+        first?.settle()
+      }, delay)
       return true
     }
     this.#streaks.delete(key)
@@ -244,12 +275,16 @@ export class Waiters {
     const streak = this.#streak(key)
     if (streak.stoodBack) {
       streak.stoodBack = false
-      streak.limit = Math.min(2 * streak.limit, MAX_HANDOVERS_IN_A_ROW)
+      streak.limit = Math.min(
+        2 * streak.limit,
+        this.#othersPoll ? MAX_POLLED_RUN : MAX_HANDOVERS_IN_A_ROW
+      )
     }
+    streak.prober = undefined
     const now = Date.now()
     if (streak.handed === 0) streak.startedAt = now
     const runOver = this.#othersPoll
-      ? now - streak.startedAt >= POLLED_RUN
+      ? now - streak.startedAt >= streak.limit
       : streak.handed >= streak.limit
     if (runOver) {
       streak.handed = 0
@@ -263,13 +298,25 @@ export class Waiters {
     return this.#handOverTo(first, streak, transfer, release)
   }
 
+  /**
+   * The first waiter after a stand-back is back in line: its try was
+   * refused, so another process took the lock, and wants it
+   */
+  #noteRefusedProbe(key: string, claim: WaiterClaim | undefined) {
+    const streak = this.#streaks.get(key)
+    if (!claim || streak?.prober !== claim.owner) return
+    streak.prober = undefined
+    streak.stoodBack = false
+    streak.limit = POLLED_FIRST_RUN
+  }
+
   #streak(key: string): Streak {
     let streak = this.#streaks.get(key)
     if (!streak) {
       streak = {
         handed: 0,
         startedAt: 0,
-        limit: HANDOVERS_IN_A_ROW,
+        limit: this.#othersPoll ? POLLED_FIRST_RUN : HANDOVERS_IN_A_ROW,
         standBackUntil: 0,
         releasedToAll: false,
         stoodBack: false,
