@@ -196,7 +196,7 @@ for (const dialect of TEST_DIALECTS) {
       key,
     })
 
-    test('acquire, release and extend are one statement each; a failed try at most two', async ({
+    test('acquire, release and extend are one statement each; a failed try too, but on SQLite', async ({
       assert,
       cleanup,
     }) => {
@@ -214,9 +214,13 @@ for (const dialect of TEST_DIALECTS) {
       }
       assert.equal(await measure(() => store.save('k', 'owner-1', 10_000)), 1)
       assert.equal(await measure(() => store.extend('k', 'owner-1', 10_000)), 1)
+      /**
+       * SQLite's upsert returns nothing when it refuses: the time left
+       * takes a SELECT
+       */
       assert.equal(
         await measure(() => store.save('k', 'owner-2', 10_000)),
-        dialect === 'postgres' ? 1 : 2
+        dialect === 'sqlite' ? 2 : 1
       )
       assert.equal(await measure(() => store.delete('k', 'owner-1')), 1)
       assert.equal(await measure(() => store.exists('k')), 1)
@@ -797,9 +801,9 @@ for (const dialect of TEST_DIALECTS) {
             await store.delete('k', 'holder')
           }
           /**
-           * acquire, the holder's time left, release
+           * acquire (which also reports the holder's time left), release
            */
-          assert.equal(await prepares(connection), preparedStatements ? 3 : 0)
+          assert.equal(await prepares(connection), preparedStatements ? 2 : 0)
         }
 
         const connection = knex({ ...connectionConfig('mysql'), pool: { min: 0, max: 1 } })

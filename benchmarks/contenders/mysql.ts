@@ -72,7 +72,7 @@ export const rawMysql: Contender = {
 
 export const oursMysql: Contender = oursContender(
   'mysql',
-  'prepared statements (mysql2 `execute`) on a connection of the knex pool: one `INSERT … ON DUPLICATE KEY UPDATE`, a refused one followed by a `SELECT` of the time left; default retry: handed the lock by releases of its process, else polls every 250 ms (or when the holder expires)'
+  'prepared statements (mysql2 `execute`) on a connection of the knex pool: one `INSERT … ON DUPLICATE KEY UPDATE`, which also reports how long the holder still has when it refuses (through `LAST_INSERT_ID`); default retry: handed the lock by releases of its process, else polls every 250 ms (or when the holder expires)'
 )
 
 export const verrouMysql: Contender = verrouContender(

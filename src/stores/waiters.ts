@@ -229,6 +229,14 @@ export class Waiters {
   wakeFirst(key: string): boolean {
     const streak = this.#streaks.get(key)
     const now = Date.now()
+    if (streak?.releasedToAll && this.#othersPoll) {
+      /**
+       * Called once the release is done, which is when other processes
+       * can find the lock free: the stand-back counts from here, however
+       * long the release took
+       */
+      streak.standBackUntil = now + POLLED_STAND_BACK
+    }
     if (streak?.releasedToAll && streak.standBackUntil > now) {
       const delay = streak.standBackUntil - now
       streak.releasedToAll = false

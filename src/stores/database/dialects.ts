@@ -309,6 +309,17 @@ const MYSQL_NOW_US = "TIMESTAMPDIFF(MICROSECOND, '1970-01-01', UTC_TIMESTAMP(6))
 const MYSQL_NOW = `(${MYSQL_NOW_US} DIV 1000)`
 const MYSQL_HELD = `(\`expiration\` IS NULL OR \`expiration\` > ${MYSQL_NOW})`
 
+/**
+ * Fencing values start from the clock in µs, past this since 2001; the ms
+ * left to a holder, which a refused acquire reports in the same place,
+ * stay far below it (durations are at most 2^31 - 1 ms)
+ */
+const MYSQL_TOKEN_FLOOR = 1e15
+
+function mysqlInsertId(result: unknown): number {
+  return Number((result as [{ insertId: number | string }])[0].insertId)
+}
+
 const mysql: Dialect = {
   name: 'mysql',
   statements(table) {
@@ -322,17 +333,18 @@ const mysql: Dialect = {
        * see the new values of earlier columns. `free` reads only
        * `expiration`, assigned last, so all three see the old row.
        *
-       * LAST_INSERT_ID(expr) hands the new fencing value back in the
-       * result (`insertId`) of this same statement; a refused takeover
-       * resets it to 0.
+       * LAST_INSERT_ID(expr) hands a number back in the result
+       * (`insertId`) of this same statement: the new fencing value, or
+       * for a refused takeover the holder's ms left (0: no expiry), so a
+       * failed try needs no second statement (see MYSQL_TOKEN_FLOOR).
        */
       acquire: `INSERT INTO ${table} (\`key\`, \`owner\`, \`expiration\`, \`fencing\`)
 VALUES (:key, :owner, ${now} + :ttl, LAST_INSERT_ID(${nowUs}))
 ON DUPLICATE KEY UPDATE
-  \`fencing\` = IF(${free}, LAST_INSERT_ID(GREATEST(\`fencing\` + 1, ${nowUs})), \`fencing\` + LAST_INSERT_ID(0)),
+  \`fencing\` = IF(${free}, LAST_INSERT_ID(GREATEST(\`fencing\` + 1, ${nowUs})),
+    \`fencing\` + 0 * LAST_INSERT_ID(IFNULL(\`expiration\` - ${now}, 0))),
   \`owner\` = IF(${free}, :owner, \`owner\`),
   \`expiration\` = IF(${free}, ${now} + :ttl, \`expiration\`)`,
-      remaining: `SELECT \`expiration\` - ${now} AS \`retry_after\` FROM ${table} WHERE \`key\` = :key`,
       release: `UPDATE ${table} SET \`owner\` = NULL, \`expiration\` = ${now}
 WHERE \`key\` = :key AND \`owner\` = :owner AND ${held}`,
       /**
@@ -377,10 +389,13 @@ WHERE ${mine}`,
   rows: (result) => (result as [Record<string, unknown>[]])[0],
   changes: (result) => (result as [{ affectedRows: number }])[0].affectedRows,
   acquired(result) {
-    const insertId = Number((result as [{ insertId: number | string }])[0].insertId)
-    return insertId > 0 ? insertId : null
+    const insertId = mysqlInsertId(result)
+    return insertId >= MYSQL_TOKEN_FLOOR ? insertId : null
   },
-  retryAfter: () => undefined,
+  retryAfter(result) {
+    const msLeft = mysqlInsertId(result)
+    return msLeft === 0 ? null : msLeft
+  },
   isMissingTable: (error) =>
     errorField(error, 'code') === 'ER_NO_SUCH_TABLE' || errorField(error, 'errno') === 1146,
   isDeadlock: (error) =>
