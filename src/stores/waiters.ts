@@ -4,35 +4,52 @@ import { DEFAULT_RETRY } from '../options.ts'
 import type { AcquireResult, Handoff, LockClaim } from '../types.ts'
 
 /**
- * A contended key is handed from waiter to waiter of this process at most
- * this many times in a row; then a release goes out to every process (the
- * store's release message) and the waiters here stand back for
- * YIELD_TO_OTHERS ms, so that a waiter of another process, which no
+ * How long a run of hand-overs between waiters of this process lasts,
+ * before a release goes out to every process and the waiters here stand
+ * back for `standBack` ms, so that a waiter of another process, which no
  * hand-over wakes, takes the lock first. When none did, this process takes
- * it back, and the next run of hand-overs is twice as long (up to
- * MAX_HANDOVERS_IN_A_ROW): a process alone on a key stands back ever more
- * rarely.
+ * it back, and the next run is twice as long (up to `maxRun`): a process
+ * alone on a key stands back ever more rarely.
  */
-const HANDOVERS_IN_A_ROW = 16
-const MAX_HANDOVERS_IN_A_ROW = 256
-const YIELD_TO_OTHERS = 10
+interface RunPolicy {
+  firstRun: number
+  maxRun: number
+  standBack: number
+  /**
+   * How much of the run is spent, in the unit of `firstRun`
+   */
+  spent(streak: Streak, now: number): number
+}
 
 /**
- * Where no release message wakes the waiters of other processes (they
- * poll), they find the lock free only while the waiters here stand back,
- * so runs are counted in time, whatever the length of the critical
- * sections: hand-overs go on for POLLED_FIRST_RUN ms, then the waiters
- * here stand back for POLLED_STAND_BACK ms, the default retry delay, in
- * which every waiter elsewhere with that delay polls at least once. When
- * the first waiter here then finds the lock still free, nobody else
- * wanted it, and the next run is twice as long, up to MAX_POLLED_RUN ms:
- * a process alone on a key leaves it unused for a tenth of the time. When
- * another process took it, the next run is a first run again, so that
- * busy processes take turns of a quarter second.
+ * Where the store's release message wakes the waiters of other processes,
+ * runs are counted in hand-overs, and a short stand-back lets the woken
+ * waiter in
  */
-const POLLED_FIRST_RUN = DEFAULT_RETRY.delay
-const MAX_POLLED_RUN = 2500
-const POLLED_STAND_BACK = DEFAULT_RETRY.delay
+const COUNTED_RUNS: RunPolicy = {
+  firstRun: 16,
+  maxRun: 256,
+  standBack: 10,
+  spent: (streak) => streak.handed,
+}
+
+/**
+ * Where the waiters of other processes poll, they find the lock free only
+ * while the waiters here stand back, so runs are counted in time, whatever
+ * the length of the critical sections, and the stand-back is the default
+ * retry delay, in which every waiter elsewhere with that delay polls at
+ * least once. The next run doubles only when the first waiter here then
+ * finds the lock still free (nobody else wanted it): a process alone on a
+ * key leaves it unused for a tenth of the time. When another process took
+ * it, the next run is a first run again, so that busy processes take turns
+ * of a quarter second.
+ */
+const TIMED_RUNS: RunPolicy = {
+  firstRun: DEFAULT_RETRY.delay,
+  maxRun: 2500,
+  standBack: DEFAULT_RETRY.delay,
+  spent: (streak, now) => now - streak.startedAt,
+}
 
 /**
  * After a stand-back where others poll, the first waiter here tries this
@@ -82,7 +99,7 @@ interface Streak {
    */
   startedAt: number
   /**
-   * The length of the run: hand-overs, or ms where others poll
+   * The length of the run, in the unit of its RunPolicy
    */
   limit: number
   /**
@@ -129,13 +146,15 @@ export class Waiters {
   #lines = new Map<string, Waiter[]>()
   #streaks = new Map<string, Streak>()
   #othersPoll: boolean
+  #runs: RunPolicy
 
   /**
    * `othersPoll`: no release message of this process reaches the waiters
-   * of other processes (POLLED_FIRST_RUN)
+   * of other processes (TIMED_RUNS)
    */
   constructor(options: { othersPoll?: boolean } = {}) {
     this.#othersPoll = options.othersPoll ?? false
+    this.#runs = this.#othersPoll ? TIMED_RUNS : COUNTED_RUNS
   }
 
   /**
@@ -235,7 +254,7 @@ export class Waiters {
        * can find the lock free: the stand-back counts from here, however
        * long the release took
        */
-      streak.standBackUntil = now + POLLED_STAND_BACK
+      streak.standBackUntil = now + this.#runs.standBack
     }
     if (streak?.releasedToAll && streak.standBackUntil > now) {
       const delay = streak.standBackUntil - now
@@ -264,8 +283,8 @@ export class Waiters {
 
   /**
    * Releases by handing the lock to the first waiter of the key, when it
-   * claimed it through `store` and the key has not been handed over too
-   * many times (or, where others poll, for too long) in a row. `transfer` moves the lock from the releaser to
+   * claimed it through `store` and the run of hand-overs is not over
+   * (RunPolicy). `transfer` moves the lock from the releaser to
    * the claim's owner in one store call, owner-checked; `release` frees it
    * for an owner that gave up on it meanwhile. Returns false, having done
    * nothing, when the caller must release as usual.
@@ -283,20 +302,14 @@ export class Waiters {
     const streak = this.#streak(key)
     if (streak.stoodBack) {
       streak.stoodBack = false
-      streak.limit = Math.min(
-        2 * streak.limit,
-        this.#othersPoll ? MAX_POLLED_RUN : MAX_HANDOVERS_IN_A_ROW
-      )
+      streak.limit = Math.min(2 * streak.limit, this.#runs.maxRun)
     }
     streak.prober = undefined
     const now = Date.now()
     if (streak.handed === 0) streak.startedAt = now
-    const runOver = this.#othersPoll
-      ? now - streak.startedAt >= streak.limit
-      : streak.handed >= streak.limit
-    if (runOver) {
+    if (this.#runs.spent(streak, now) >= streak.limit) {
       streak.handed = 0
-      streak.standBackUntil = now + (this.#othersPoll ? POLLED_STAND_BACK : YIELD_TO_OTHERS)
+      streak.standBackUntil = now + this.#runs.standBack
       streak.releasedToAll = true
       return false
     }
@@ -315,7 +328,7 @@ export class Waiters {
     if (!claim || streak?.prober !== claim.owner) return
     streak.prober = undefined
     streak.stoodBack = false
-    streak.limit = POLLED_FIRST_RUN
+    streak.limit = this.#runs.firstRun
   }
 
   #streak(key: string): Streak {
@@ -324,7 +337,7 @@ export class Waiters {
       streak = {
         handed: 0,
         startedAt: 0,
-        limit: this.#othersPoll ? POLLED_FIRST_RUN : HANDOVERS_IN_A_ROW,
+        limit: this.#runs.firstRun,
         standBackUntil: 0,
         releasedToAll: false,
         stoodBack: false,
