@@ -547,6 +547,57 @@ export function registerStoreSuite(name: string, options: StoreSuiteOptions) {
       await waiter.release()
     })
 
+    /**
+     * Tries are counted as in line once a waiter of this process has
+     * waited on the store: a refused try on another key opens the line
+     */
+    async function waitOnce(locks: LockFactory) {
+      const holder = locks.createLock('first wait', '10s')
+      await holder.acquire()
+      await locks.createLock('first wait').acquire({ retry: { delay: 10, timeout: 30 } })
+      await holder.release()
+    }
+
+    test('a newcomer queues behind a try in progress instead of racing it', async ({ assert }) => {
+      const locks = new LockFactory(current.store!, { prefix: current.prefix })
+      await waitOnce(locks)
+      const calls = countSaves(current.store!)
+      const order: string[] = []
+      const retry = { delay: '30s', timeout: '15s' }
+      await Promise.all(
+        ['first', 'newcomer'].map(async (contender) => {
+          const [ran] = await locks.createLock('queued', '10s').run(
+            async () => {
+              order.push(contender)
+              await sleep(50)
+            },
+            { retry }
+          )
+          assert.isTrue(ran)
+        })
+      )
+      assert.deepEqual(order, ['first', 'newcomer'])
+      assert.equal(calls.saves, 1, 'the newcomer was handed the lock without a try of its own')
+    })
+
+    test('a newcomer behind a try that gave up tries on its own', async ({ assert }) => {
+      const locks = new LockFactory(current.store!, { prefix: current.prefix })
+      await waitOnce(locks)
+      await locks.createLock('given up', 500).acquire()
+      const calls = countSaves(current.store!)
+      const [tried, waited] = await Promise.all([
+        locks.createLock('given up').acquireImmediately(),
+        locks.createLock('given up', '10s').acquire({ retry: { delay: '30s', timeout: '5s' } }),
+      ])
+      assert.deepEqual([tried, waited], [false, true])
+      /**
+       * The newcomer's refused try learns when the holder expires, and the
+       * next one takes the lock then; asleep behind the abandoned try, it
+       * would have tried only once, at its timeout
+       */
+      assert.equal(calls.saves, 3)
+    })
+
     test('a process alone on a busy key stands back for others ever more rarely', async ({
       assert,
     }) => {

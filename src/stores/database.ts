@@ -270,6 +270,15 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
   }
 
   /**
+   * A try of this process's waiters stands in line while it runs
+   * (Waiters.trying)
+   */
+  save(key: string, owner: string, ttl: number | null): Promise<AcquireResult> {
+    const attempt = this.#save(key, owner, ttl)
+    return this.#waiters?.trying(this.#key(key), owner, attempt) ?? attempt
+  }
+
+  /**
    * One statement inserts the row or takes over an expired one: no
    * transaction is ever left open. When the answer is lost (connection
    * dropped), the statement may still have committed, leaving a lock the
@@ -277,7 +286,7 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
    * a failed acquire also releases it, in the background; if that fails
    * too, the lock lasts its ttl (or until `forceRelease()`).
    */
-  async save(key: string, owner: string, ttl: number | null): Promise<AcquireResult> {
+  async #save(key: string, owner: string, ttl: number | null): Promise<AcquireResult> {
     let result: unknown
     try {
       result = await this.#query(`acquire "${key}"`, this.#sql.acquire, {

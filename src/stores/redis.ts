@@ -165,7 +165,16 @@ export class RedisStore implements LockStore, SemaphoreStore {
     this.#fencing = options.fencing ?? true
   }
 
-  async save(key: string, owner: string, ttl: number | null): Promise<AcquireResult> {
+  /**
+   * A try of this process's waiters stands in line while it runs
+   * (Waiters.trying)
+   */
+  save(key: string, owner: string, ttl: number | null): Promise<AcquireResult> {
+    const attempt = this.#save(key, owner, ttl)
+    return this.#releases?.waiters.trying(key, owner, attempt) ?? attempt
+  }
+
+  async #save(key: string, owner: string, ttl: number | null): Promise<AcquireResult> {
     const redisKey = lockKey(key)
     if (!this.#fencing) {
       const set = await (ttl === null

@@ -144,6 +144,10 @@ const MAX_TRACKED_KEYS = 1000
  */
 export class Waiters {
   #lines = new Map<string, Waiter[]>()
+  /**
+   * Tries of this process in progress, by key
+   */
+  #trying = new Map<string, number>()
   #streaks = new Map<string, Streak>()
   #othersPoll: boolean
   #runs: RunPolicy
@@ -233,11 +237,57 @@ export class Waiters {
   }
 
   /**
-   * Whether waiters stand in line for the key, or one of them was handed
-   * the lock and has not released it yet: a newcomer then joins the line
+   * Whether waiters stand in line for the key, are trying it, or one of
+   * them was handed the lock and has not released it yet: a newcomer then
+   * joins the line
    */
   has(key: string): boolean {
-    return this.#lines.has(key) || this.#streaks.get(key)?.heldHere === true
+    return (
+      this.#lines.has(key) || this.#trying.has(key) || this.#streaks.get(key)?.heldHere === true
+    )
+  }
+
+  /**
+   * Counts `owner`'s try of the key as standing in line while the store
+   * call runs. A waiter between two tries, or whose first try was refused
+   * and which reads the holder's time left, is not in line, and a newcomer
+   * would take the lock freed meanwhile ahead of it. A try that did not
+   * take the lock, and whose acquire then gave up rather than wait, wakes
+   * the first waiter, which may have joined the line behind it and would
+   * otherwise sleep its whole retry delay without a try of its own.
+   */
+  trying(key: string, owner: string, attempt: Promise<AcquireResult>): Promise<AcquireResult> {
+    this.#trying.set(key, (this.#trying.get(key) ?? 0) + 1)
+    const ended = (acquired: boolean) => {
+      const left = this.#trying.get(key)! - 1
+      if (left === 0) this.#trying.delete(key)
+      else this.#trying.set(key, left)
+      if (!acquired) setImmediate(() => this.#wakeBehindGivenUp(key, owner))
+    }
+    return attempt.then(
+      (result) => {
+        ended(result.acquired)
+        return result
+      },
+      (error: unknown) => {
+        ended(false)
+        throw error
+      }
+    )
+  }
+
+  /**
+   * After a refused or failed try of `owner`, whose acquire had the time to
+   * go back in line
+   */
+  #wakeBehindGivenUp(key: string, owner: string) {
+    const line = this.#lines.get(key)
+    if (!line || this.#trying.has(key) || line.some((waiter) => waiter.claim?.owner === owner)) {
+      return
+    }
+    const streak = this.#streaks.get(key)
+    if (streak?.heldHere || (streak?.standBackUntil ?? 0) > Date.now()) return
+    line[0].settle()
   }
 
   /**
