@@ -344,20 +344,27 @@ test.group('Redis store | fencing: false', (group) => {
     assert.isTrue(await locks.createLock('forever').acquireImmediately())
   })
 
-  test('a refused acquire asks PTTL for the time the holder has left', async ({
+  test('a refused acquire reads the time the holder has left, and marks the lock waited for', async ({
     assert,
     cleanup,
   }) => {
     const { connection, store, prefix } = setup(cleanup, { fencing: false })
-    const sent = await recordCommands(connection)
     assert.deepEqual(await store.save(`${prefix}:held`, 'holder', 5000), {
       acquired: true,
       fencingToken: null,
     })
-    assert.deepEqual(sent, ['set'])
+    /**
+     * Loads the script, should the server not have it
+     */
+    await store.save(`${prefix}:held`, 'first waiter', 5000)
+    const sent = await recordCommands(connection)
     await assertRefusalsTellTimeLeft(assert, store, prefix)
-    assert.deepEqual(sent, ['set', 'set', 'pttl', 'set', 'set', 'pttl'])
+    assert.deepEqual(sent, ['set', 'evalsha', 'set', 'set', 'evalsha'])
     assert.equal(await connection.get(`{${prefix}:held}`), 'holder')
+    const marked = await connection.pttl(`{${prefix}:held}:waited`)
+    assert.isAbove(marked, 4000)
+    assert.isAtMost(marked, 5000)
+    assert.equal(await connection.pttl(`{${prefix}:forever}:waited`), -1)
   })
 
   test('a lock freed between the refused SET and the PTTL means retry now', async ({
@@ -513,6 +520,58 @@ test.group('Redis store | waking waiters', (group) => {
     assert.deepEqual(order, ['waiter', 'holder again'])
     await again.release()
     assert.isFalse(store.hasWaiters(holder.storeKey))
+  })
+
+  for (const fencing of [true, false]) {
+    test(`only a release after a refused try publishes (fencing: ${fencing})`, async ({
+      assert,
+      cleanup,
+    }) => {
+      const channel = uniqueKey('adonis-lock-test-channel')
+      const { connection, locks, prefix } = setup(cleanup, { channel, fencing })
+      const listener = new Redis({ port })
+      cleanup(async () => {
+        await listener.quit()
+      })
+      const messages: string[] = []
+      listener.on('message', (_channel: string, message: string) => messages.push(message))
+      await listener.subscribe(channel)
+      const lock = locks.createLock('quiet', '10s')
+      const refusedTry = () => locks.createLock('quiet').acquireImmediately()
+
+      for (let round = 0; round < 5; round++) {
+        await lock.acquire()
+        await lock.release()
+      }
+      await lock.acquire()
+      await lock.forceRelease()
+
+      await lock.acquire()
+      assert.isFalse(await refusedTry())
+      await lock.release()
+      await lock.acquire()
+      await lock.release()
+
+      await lock.acquire()
+      assert.isFalse(await refusedTry())
+      await lock.forceRelease()
+
+      /**
+       * The listener's messages come in order, after its PING answer
+       */
+      await listener.call('PING')
+      assert.deepEqual(messages, [`${prefix}:quiet`, `${prefix}:quiet`])
+      assert.deepEqual(await connection.keys(`*${prefix}*:waited`), [])
+    })
+  }
+
+  test('the mark of a refused try expires with the holder', async ({ assert, cleanup }) => {
+    const { connection, locks, prefix } = setup(cleanup)
+    await locks.createLock('short', 300).acquire()
+    assert.isFalse(await locks.createLock('short').acquireImmediately())
+    assert.isAtMost(await connection.pttl(`{${prefix}:short}:waited`), 300)
+    await sleep(400)
+    assert.deepEqual(await connection.keys(`*${prefix}*`), [`{${prefix}:short}:fencing`])
   })
 
   test('a waiter of another store on another connection is woken', async ({ assert, cleanup }) => {

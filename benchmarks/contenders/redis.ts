@@ -82,7 +82,7 @@ export const oursRedisNoFencing: Contender = {
   role: 'ours',
   modes: ['default'],
   notes:
-    'as `ours-redis`, with `new RedisStore({ connection, fencing: false })`: acquire is `SET key owner NX PX ttl`, a refused one adds a `PTTL`',
+    'as `ours-redis`, with `new RedisStore({ connection, fencing: false })`: acquire is `SET key owner NX PX ttl`, a refused one adds a script reading the `PTTL` (and marking the lock waited for, so that its release publishes)',
   open: (targets, mode) => openOurs(targets, mode, false),
 }
 

@@ -20,6 +20,7 @@ import {
   FORCE_RELEASE_SLOTS,
   HAND_OVER,
   INSPECT,
+  MARK_REFUSED,
   RELEASE,
   RELEASE_SLOT,
   SLOT_OWNERS,
@@ -71,6 +72,14 @@ function lockKey(key: string): string {
  * The sorted set of a semaphore's holders, in the slot of the key's
  * fencing counter
  */
+/**
+ * Exists while a try of the lock was refused during its holding: only
+ * then does a release publish
+ */
+function waitedForKey(redisKey: string): string {
+  return `${redisKey}:waited`
+}
+
 function slotsKey(key: string): string {
   return `${lockKey(key)}:slots`
 }
@@ -182,13 +191,15 @@ export class RedisStore implements LockStore, SemaphoreStore {
         : this.#connection.set(redisKey, owner, 'PX', wholeMs(ttl), 'NX'))
       if (set === 'OK') return { acquired: true, fencingToken: null }
       /**
-       * Only refused tries pay this read
+       * Only refused tries pay this second call
        */
-      return { acquired: false, retryAfter: msLeft(await this.#connection.pttl(redisKey)) }
+      const left = await this.#run(MARK_REFUSED, 2, [redisKey, waitedForKey(redisKey)])
+      return { acquired: false, retryAfter: msLeft(left as number) }
     }
-    const reply = await this.#run(ACQUIRE, 2, [
+    const reply = await this.#run(ACQUIRE, 3, [
       redisKey,
       `${redisKey}:fencing`,
+      waitedForKey(redisKey),
       owner,
       scriptTtl(ttl),
       counterTtl(ttl),
@@ -208,8 +219,16 @@ export class RedisStore implements LockStore, SemaphoreStore {
       (claimOwner) => this.delete(key, claimOwner)
     )
     if (handedOver) return handedOver
-    const released = await this.#run(RELEASE, 1, [lockKey(key), owner, this.#channel, key])
-    if (!isOne(released)) throw new E_LOCK_NOT_OWNED()
+    const redisKey = lockKey(key)
+    const released = await this.#run(RELEASE, 2, [
+      redisKey,
+      waitedForKey(redisKey),
+      owner,
+      this.#channel,
+      key,
+    ])
+    if (Number(released) === 0) throw new E_LOCK_NOT_OWNED()
+    this.#wakeUnpublished(key, released)
   }
 
   async #handOver(key: string, owner: string, claim: LockClaim): Promise<AcquireResult> {
@@ -230,7 +249,23 @@ export class RedisStore implements LockStore, SemaphoreStore {
   }
 
   async forceDelete(key: string): Promise<void> {
-    await this.#run(FORCE_RELEASE, 1, [lockKey(key), this.#channel, key])
+    const redisKey = lockKey(key)
+    const released = await this.#run(FORCE_RELEASE, 2, [
+      redisKey,
+      waitedForKey(redisKey),
+      this.#channel,
+      key,
+    ])
+    this.#wakeUnpublished(key, released)
+  }
+
+  /**
+   * A release that published nothing (no try was refused meanwhile) still
+   * wakes the waiters of this process that joined the line without a try,
+   * as its message would have
+   */
+  #wakeUnpublished(key: string, released: unknown) {
+    if (isOne(released)) this.#releases?.waiters.wakeFirst(key)
   }
 
   async exists(key: string): Promise<boolean> {

@@ -50,15 +50,43 @@ end
 `
 
 /**
- * KEYS: lock, fencing counter. ARGV: owner, ttl ms ('' = no expiry),
- * lifetime of the counter in ms.
+ * A refused try marks the lock `lock` as waited for (`marker`), for as
+ * long as the holder has left: only the release of a lock waited for
+ * publishes. A waiter sleeps at most that long before it tries again,
+ * and then marks it again. Returns the PTTL of the lock.
+ */
+const MARK_WAITED_FOR = `
+local function mark_waited_for(lock, marker)
+  local left = redis.call('PTTL', lock)
+  if left == -1 then
+    redis.call('SET', marker, '1')
+  elseif left > 0 and redis.call('PTTL', marker) < left then
+    redis.call('SET', marker, '1', 'PX', left)
+  end
+  return left
+end
+`
+
+/**
+ * KEYS: lock, fencing counter, waited-for marker. ARGV: owner, ttl ms
+ * ('' = no expiry), lifetime of the counter in ms.
  * Returns {1, token} when acquired, else {0, PTTL of the holder} (-1 = no expiry).
  */
 export const ACQUIRE = script(`
 ${NEXT_TOKEN}
 ${SET_OWNER}
-if not set_owner(ARGV[1], ARGV[2], 'NX') then return {0, redis.call('PTTL', KEYS[1])} end
+${MARK_WAITED_FOR}
+if not set_owner(ARGV[1], ARGV[2], 'NX') then return {0, mark_waited_for(KEYS[1], KEYS[3])} end
 return {1, next_token(ARGV[3])}
+`)
+
+/**
+ * After a refused `SET NX` (no fencing). KEYS: lock, waited-for marker.
+ * Returns the PTTL of the holder (-1 = no expiry, -2 = freed meanwhile).
+ */
+export const MARK_REFUSED = script(`
+${MARK_WAITED_FOR}
+return mark_waited_for(KEYS[1], KEYS[2])
 `)
 
 /**
@@ -78,14 +106,27 @@ return {1}
 `)
 
 /**
- * KEYS: lock. ARGV: owner, release channel, message.
- * Returns 1 when released, 0 when the owner does not hold the lock.
+ * Publishes the release of a lock that a try was refused while held:
+ * there may be waiters in other processes, which only that wakes
+ */
+const PUBLISH_IF_WAITED_FOR = `
+local function publish_if_waited_for(marker, channel, message)
+  if redis.call('DEL', marker) == 0 then return 1 end
+  redis.call('PUBLISH', channel, message)
+  return 2
+end
+`
+
+/**
+ * KEYS: lock, waited-for marker. ARGV: owner, release channel, message.
+ * Returns 2 when released and published, 1 when released (nobody waited),
+ * 0 when the owner does not hold the lock.
  */
 export const RELEASE = script(`
+${PUBLISH_IF_WAITED_FOR}
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
-redis.call('PUBLISH', ARGV[2], ARGV[3])
-return 1
+return publish_if_waited_for(KEYS[2], ARGV[2], ARGV[3])
 `)
 
 /**
@@ -99,11 +140,13 @@ return {owner, redis.call('PTTL', KEYS[1]), redis.call('GET', KEYS[2])}
 `)
 
 /**
- * KEYS: lock. ARGV: release channel, message.
+ * KEYS: lock, waited-for marker. ARGV: release channel, message.
+ * Returns as RELEASE, 0 when the lock was free.
  */
 export const FORCE_RELEASE = script(`
-if redis.call('DEL', KEYS[1]) == 1 then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
-return 1
+${PUBLISH_IF_WAITED_FOR}
+if redis.call('DEL', KEYS[1]) == 0 then return 0 end
+return publish_if_waited_for(KEYS[2], ARGV[1], ARGV[2])
 `)
 
 /**
