@@ -69,10 +69,6 @@ function lockKey(key: string): string {
 }
 
 /**
- * The sorted set of a semaphore's holders, in the slot of the key's
- * fencing counter
- */
-/**
  * Exists while a try of the lock was refused during its holding: only
  * then does a release publish
  */
@@ -80,6 +76,10 @@ function waitedForKey(redisKey: string): string {
   return `${redisKey}:waited`
 }
 
+/**
+ * The sorted set of a semaphore's holders, in the slot of the key's
+ * fencing counter
+ */
 function slotsKey(key: string): string {
   return `${lockKey(key)}:slots`
 }
