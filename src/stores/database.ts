@@ -274,8 +274,9 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
    * (Waiters.trying)
    */
   save(key: string, owner: string, ttl: number | null): Promise<AcquireResult> {
-    const attempt = this.#save(key, owner, ttl)
-    return this.#waiters?.trying(this.#key(key), owner, attempt) ?? attempt
+    const stored = this.#key(key)
+    const attempt = this.#save(key, stored, owner, ttl)
+    return this.#waiters?.trying(stored, owner, attempt) ?? attempt
   }
 
   /**
@@ -286,11 +287,16 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
    * a failed acquire also releases it, in the background; if that fails
    * too, the lock lasts its ttl (or until `forceRelease()`).
    */
-  async #save(key: string, owner: string, ttl: number | null): Promise<AcquireResult> {
+  async #save(
+    key: string,
+    stored: string,
+    owner: string,
+    ttl: number | null
+  ): Promise<AcquireResult> {
     let result: unknown
     try {
       result = await this.#query(`acquire "${key}"`, this.#sql.acquire, {
-        key: this.#key(key),
+        key: stored,
         owner,
         ttl: wholeMs(ttl),
       })
@@ -310,7 +316,7 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
        * Only failed tries pay this read. No row: pruned meanwhile, free.
        */
       const [row] = this.#dialect.rows(
-        await this.#query(`acquire "${key}"`, this.#sql.remaining, { key: this.#key(key) })
+        await this.#query(`acquire "${key}"`, this.#sql.remaining, { key: stored })
       )
       retryAfter = row ? (row.retry_after === null ? null : Number(row.retry_after)) : 0
     }
