@@ -548,14 +548,19 @@ export function registerStoreSuite(name: string, options: StoreSuiteOptions) {
     })
 
     /**
-     * Tries are counted as in line once a waiter of this process has
-     * waited on the store: a refused try on another key opens the line
+     * A lock of this process waits on the store, in vain, on a key of its
+     * own: from then on the store has its waiters (and its subscriber, or
+     * LISTEN connection), which count tries in progress as in line.
+     * Resolves to the outcome of that wait.
      */
-    async function waitOnce(locks: LockFactory) {
+    async function waitOnce(locks: LockFactory): Promise<boolean> {
       const holder = locks.createLock('first wait', '10s')
       await holder.acquire()
-      await locks.createLock('first wait').acquire({ retry: { delay: 10, timeout: 30 } })
+      const acquired = await locks
+        .createLock('first wait')
+        .acquire({ retry: { delay: 100, timeout: 300 } })
       await holder.release()
+      return acquired
     }
 
     test('a newcomer queues behind a try in progress instead of racing it', async ({ assert }) => {
@@ -602,12 +607,7 @@ export function registerStoreSuite(name: string, options: StoreSuiteOptions) {
       assert,
     }) => {
       const locks = new LockFactory(current.store!, { prefix: current.prefix })
-      const holder = locks.createLock('alone', '10s')
-      await holder.acquire()
-      assert.isFalse(
-        await locks.createLock('alone').acquire({ retry: { delay: 100, timeout: 300 } })
-      )
-      await holder.release()
+      assert.isFalse(await waitOnce(locks))
       const calls = countSaves(current.store!)
       let sections = 0
       await Promise.all(
