@@ -300,7 +300,10 @@ test.group('Lock | run and the watchdog', () => {
     assert.deepEqual([ran, result], [true, false])
     assert.isAtLeast(emitter.names().filter((name) => name === 'lock:extended').length, 3)
     assert.isTrue(await locks.createLock('long').acquireImmediately())
-    assert.equal(timers(), before)
+    /**
+     * Timers of earlier test files may end meanwhile, never start
+     */
+    assert.isAtMost(timers(), before)
   })
 
   test('a lost lock aborts the signal with E_LOCK_LOST and is not released', async ({ assert }) => {
