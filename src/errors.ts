@@ -3,6 +3,16 @@ import type { HttpContext } from '@adonisjs/core/http'
 import { describe } from './describe.ts'
 
 /**
+ * An error rendered with its code, which the default JSON rendering
+ * drops: clients tell a 503 worth a retry or a missing header by it
+ */
+class CodedHttpException extends Exception {
+  handle(error: this, ctx: HttpContext) {
+    return respond(error, ctx)
+  }
+}
+
+/**
  * Release or extend of a lock this owner does not hold (anymore)
  */
 export const E_LOCK_NOT_OWNED = class LockNotOwnedException extends Exception {
@@ -23,7 +33,7 @@ export const E_LOCK_LOST = class LockLostException extends Exception {
 /**
  * Raised only by helpers that must throw when a lock cannot be taken in time
  */
-export const E_LOCK_TIMEOUT = class LockTimeoutException extends Exception {
+export const E_LOCK_TIMEOUT = class LockTimeoutException extends CodedHttpException {
   static status = 409
   static code = 'E_LOCK_TIMEOUT'
   static message = 'Timed out while waiting for the lock'
@@ -46,7 +56,7 @@ export const E_LOCK_TIMEOUT = class LockTimeoutException extends Exception {
 /**
  * Every backend failure, with the original error as `cause`
  */
-export const E_LOCK_STORAGE_ERROR = class LockStorageErrorException extends Exception {
+export const E_LOCK_STORAGE_ERROR = class LockStorageErrorException extends CodedHttpException {
   static status = 503
   static code = 'E_LOCK_STORAGE_ERROR'
   static message = 'The lock store failed'
@@ -62,14 +72,6 @@ export const E_LOCK_STORAGE_ERROR = class LockStorageErrorException extends Exce
     if (error instanceof E_LOCK_STORAGE_ERROR || error instanceof E_LOCK_NOT_OWNED) return error
     const reason = error instanceof Error ? error.message : String(error)
     return new E_LOCK_STORAGE_ERROR(`${action}: ${reason}`, { cause: error })
-  }
-
-  /**
-   * The default JSON rendering drops the code, which tells clients this
-   * 503 is worth a retry
-   */
-  handle(error: this, ctx: HttpContext) {
-    return respond(error, ctx)
   }
 }
 
@@ -132,28 +134,20 @@ export const E_INVALID_SERIALIZED_LOCK = class InvalidSerializedLockException ex
  * The lock middleware's idempotency mode got no `Idempotency-Key` header
  * on a route that requires one
  */
-export const E_IDEMPOTENCY_KEY_MISSING = class IdempotencyKeyMissingException extends Exception {
+export const E_IDEMPOTENCY_KEY_MISSING = class IdempotencyKeyMissingException extends CodedHttpException {
   static status = 400
   static code = 'E_IDEMPOTENCY_KEY_MISSING'
   static message = 'This request requires an Idempotency-Key header'
-
-  handle(error: this, ctx: HttpContext) {
-    return respond(error, ctx)
-  }
 }
 
 /**
  * An `Idempotency-Key` reused for a different request while the first
  * one is still in flight
  */
-export const E_IDEMPOTENCY_KEY_REUSED = class IdempotencyKeyReusedException extends Exception {
+export const E_IDEMPOTENCY_KEY_REUSED = class IdempotencyKeyReusedException extends CodedHttpException {
   static status = 422
   static code = 'E_IDEMPOTENCY_KEY_REUSED'
   static message = 'This Idempotency-Key is in use for a different request payload'
-
-  handle(error: this, ctx: HttpContext) {
-    return respond(error, ctx)
-  }
 }
 
 /**
