@@ -34,8 +34,10 @@ export function parseDuration(value: unknown, field?: string): number | null {
   } else {
     throw new E_INVALID_DURATION(value, field)
   }
-  if (!Number.isFinite(ms) || ms < 0 || ms > MAX_DURATION)
-    throw new E_INVALID_DURATION(value, field)
+  if (!Number.isFinite(ms) || ms < 0) throw new E_INVALID_DURATION(value, field)
+  if (ms > MAX_DURATION) {
+    throw new E_INVALID_DURATION(value, field, 'The longest is 2147483647 ms (about 24.8 days)')
+  }
   return Math.round(ms)
 }
 
@@ -44,6 +46,27 @@ export function parseDuration(value: unknown, field?: string): number | null {
  */
 export function parseRequiredDuration(value: unknown, field?: string): number {
   const ms = parseDuration(value, field)
+  if (ms === null) throw new E_INVALID_DURATION(value, field)
+  return ms
+}
+
+/**
+ * A lock's ttl: a duration of at least 1 ms, or `null` (no expiry). A
+ * ttl of 0 would expire as it is taken.
+ */
+export function parseTtl(value: unknown, field = 'ttl'): number | null {
+  const ms = parseDuration(value, field)
+  if (ms === 0) {
+    throw new E_INVALID_DURATION(value, field, 'A ttl is at least 1 ms, or null for no expiry')
+  }
+  return ms
+}
+
+/**
+ * Same as parseTtl, where "no expiry" makes no sense
+ */
+export function parseRequiredTtl(value: unknown, field = 'ttl'): number {
+  const ms = parseTtl(value, field)
   if (ms === null) throw new E_INVALID_DURATION(value, field)
   return ms
 }

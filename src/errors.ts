@@ -94,10 +94,12 @@ export const E_INVALID_DURATION = class InvalidDurationException extends Excepti
   static status = 500
   static code = 'E_INVALID_DURATION'
 
-  constructor(value: unknown, field = 'duration') {
-    super(
-      `Invalid ${field} ${describe(value)}. Use a number of ms, or a string like "250ms", "10s", "2m"`
-    )
+  constructor(
+    value: unknown,
+    field = 'duration',
+    rule = 'Use a number of ms, or a string like "250ms", "10s", "2m"'
+  ) {
+    super(`Invalid ${field} ${describe(value)}. ${rule}`)
   }
 }
 

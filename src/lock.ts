@@ -1,4 +1,4 @@
-import { parseRequiredDuration } from './duration.ts'
+import { parseRequiredTtl } from './duration.ts'
 import {
   E_INVALID_LOCK_CONFIG,
   E_LOCK_LOST,
@@ -44,6 +44,11 @@ export class Lock {
   #acquired: boolean
   #watchdog?: { controller: AbortController; stop: () => void }
   #holderRemainingTime: number | null | undefined
+  /**
+   * Bumped when the lock is taken, released or lost: an extension
+   * answered after that no longer speaks for the lock
+   */
+  #generation = 0
 
   constructor(
     key: string,
@@ -137,11 +142,12 @@ export class Lock {
         signal?.throwIfAborted()
         attempts++
         /**
-         * Without a deadline the store is awaited here: no async layer in
-         * between, the most common acquire is also the shortest
+         * Without a deadline or a signal the store is awaited here: no
+         * async layer in between, the most common acquire is also the
+         * shortest
          */
         result = asResult(
-          deadline === Infinity
+          deadline === Infinity && !signal
             ? await this.#store.save(this.#storeKey, this.#owner, this.#ttl)
             : await this.#saveWithin(deadline, signal)
         )
@@ -217,6 +223,7 @@ export class Lock {
    */
   async release(): Promise<void> {
     this.#stopWatchdog()
+    this.#generation++
     try {
       await this.#store.delete(this.#storeKey, this.#owner)
     } catch (error) {
@@ -233,6 +240,7 @@ export class Lock {
    */
   async forceRelease(): Promise<void> {
     this.#stopWatchdog()
+    this.#generation++
     try {
       await this.#store.forceDelete(this.#storeKey)
     } catch (error) {
@@ -248,14 +256,16 @@ export class Lock {
    * this owner still holds it, else E_LOCK_NOT_OWNED
    */
   async extend(ttl?: number | string): Promise<void> {
-    const duration = ttl === undefined ? this.#ttl : parseRequiredDuration(ttl, 'extend ttl')
+    const duration = ttl === undefined ? this.#ttl : parseRequiredTtl(ttl, 'extend ttl')
     if (duration === null) return this.#assertOwned()
     const startedAt = Date.now()
+    const generation = this.#generation
     try {
       await this.#store.extend(this.#storeKey, this.#owner, duration)
     } catch (error) {
       throw E_LOCK_STORAGE_ERROR.wrap(error, `extend "${this.key}"`)
     }
+    if (generation !== this.#generation) return
     this.#expirationTime = startedAt + duration
     if (this.#reports('lock:extended')) {
       this.#emit('lock:extended', { ...this.#eventBase(), ttl: duration })
@@ -311,10 +321,10 @@ export class Lock {
   }
 
   /**
-   * One try with a deadline. A store that does not answer by then
-   * (stalled server, offline queue) fails the try rather than hold the
-   * caller past its timeout; should it take the lock after all, it is
-   * released at once.
+   * One try with a deadline or a signal. A store that does not answer by
+   * the deadline (stalled server, offline queue) fails the try rather
+   * than hold the caller past its timeout, and an abort does not wait for
+   * it; should it take the lock after all, it is released at once.
    */
   async #saveWithin(deadline: number, signal?: AbortSignal): Promise<boolean | AcquireResult> {
     const pending = Promise.resolve(this.#store.save(this.#storeKey, this.#owner, this.#ttl))
@@ -389,7 +399,16 @@ export class Lock {
    * The end of a successful acquire, by a try or a hand-over
    */
   #held(autoExtend: boolean | undefined): true {
-    if (autoExtend) this.#startWatchdog()
+    if (autoExtend) {
+      this.#startWatchdog()
+    } else {
+      /**
+       * The signal of an earlier acquisition's watchdog, maybe aborted,
+       * does not speak for this one
+       */
+      this.#stopWatchdog()
+      this.#watchdog = undefined
+    }
     return true
   }
 
@@ -400,6 +419,7 @@ export class Lock {
     attempts: number
   ) {
     this.#acquired = true
+    this.#generation++
     /**
      * Counting from before the store call keeps the local expiry on the
      * safe side of the store's
@@ -432,8 +452,20 @@ export class Lock {
       return [true, result]
     } finally {
       this.#stopWatchdog()
-      if (!signal.aborted) await this.#releaseAfterRun()
+      if (signal.aborted) this.#releaseIfStillHeld()
+      else await this.#releaseAfterRun()
     }
+  }
+
+  /**
+   * After the watchdog gave the lock up: an extension answered late may
+   * still hold it in the store. Not awaited, as the store may be the one
+   * stalling; owner-checked, so it frees nobody else's lock.
+   */
+  #releaseIfStillHeld() {
+    Promise.resolve()
+      .then(() => this.#store.delete(this.#storeKey, this.#owner))
+      .catch(() => {})
   }
 
   /**
@@ -457,41 +489,60 @@ export class Lock {
 
   /**
    * Extends every ttl/3 until stopped. When an extension is refused, or
-   * the store stays down until the lock has expired, `lostSignal` aborts
-   * with E_LOCK_LOST.
+   * none succeeds before the lock's local expiry (the store failing or
+   * stalling), `lostSignal` aborts with E_LOCK_LOST.
    */
   #startWatchdog() {
     this.#stopWatchdog()
     if (this.#ttl === null) return
     const interval = Math.max(1, this.#ttl / 3)
     const controller = new AbortController()
-    let timer: NodeJS.Timeout | undefined
+    let tickTimer: NodeJS.Timeout | undefined
+    let expiryTimer: NodeJS.Timeout | undefined
     let stopped = false
+    let lastError: unknown
+    const stop = () => {
+      stopped = true
+      clearTimeout(tickTimer)
+      clearTimeout(expiryTimer)
+    }
+    const lose = (reason: string, cause: unknown) => {
+      if (stopped) return
+      stop()
+      this.#lost(reason)
+      controller.abort(new E_LOCK_LOST(`Lock "${this.key}" was lost: ${reason}`, { cause }))
+    }
+    /**
+     * A stalled store never fails the extension: the expiry timer is what
+     * notices that the lock may be gone
+     */
+    const armExpiry = () => {
+      clearTimeout(expiryTimer)
+      expiryTimer = setTimeout(() => {
+        lose(
+          lastError === undefined
+            ? 'no extension was confirmed before it expired'
+            : `extending failed until it expired: ${errorMessage(lastError)}`,
+          lastError
+        )
+      }, this.getRemainingTime() ?? 0)
+    }
     const tick = async () => {
       try {
         await this.extend()
+        if (stopped) return
+        lastError = undefined
+        armExpiry()
       } catch (error) {
         if (stopped) return
-        if (error instanceof E_LOCK_NOT_OWNED || this.isExpired()) {
-          stopped = true
-          const reason = error instanceof Error ? error.message : String(error)
-          this.#lost(reason)
-          controller.abort(
-            new E_LOCK_LOST(`Lock "${this.key}" was lost: ${reason}`, { cause: error })
-          )
-          return
-        }
+        if (error instanceof E_LOCK_NOT_OWNED) return lose(errorMessage(error), error)
+        lastError = error
       }
-      if (!stopped) timer = setTimeout(tick, interval)
+      tickTimer = setTimeout(tick, interval)
     }
-    timer = setTimeout(tick, interval)
-    this.#watchdog = {
-      controller,
-      stop: () => {
-        stopped = true
-        clearTimeout(timer)
-      },
-    }
+    armExpiry()
+    tickTimer = setTimeout(tick, interval)
+    this.#watchdog = { controller, stop }
   }
 
   #stopWatchdog() {
@@ -500,6 +551,7 @@ export class Lock {
 
   #lost(reason: string) {
     this.#acquired = false
+    this.#generation++
     this.#options.logger?.warn(
       { key: this.key, store: this.#options.storeName, owner: this.#owner, reason },
       'adonis-lock: lock lost'
@@ -540,4 +592,8 @@ function assertCallback(callback: unknown) {
   if (typeof callback !== 'function') {
     throw new E_INVALID_LOCK_CONFIG('run() and runImmediately() expect a callback function')
   }
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
 }

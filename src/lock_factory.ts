@@ -1,5 +1,5 @@
 import { describe } from './describe.ts'
-import { parseDuration } from './duration.ts'
+import { parseTtl } from './duration.ts'
 import { E_INVALID_LOCK_CONFIG, E_INVALID_LOCK_KEY, E_INVALID_SERIALIZED_LOCK } from './errors.ts'
 import { Lock } from './lock.ts'
 import { resolveLockOptions } from './options.ts'
@@ -41,7 +41,7 @@ export class LockFactory {
       key,
       this.store,
       this.#options,
-      ttl === undefined ? this.#options.ttl : parseDuration(ttl, 'ttl')
+      ttl === undefined ? this.#options.ttl : parseTtl(ttl)
     )
   }
 
@@ -54,7 +54,7 @@ export class LockFactory {
       key,
       this.store,
       this.#options,
-      ttl === undefined ? this.#options.ttl : parseDuration(ttl, 'ttl'),
+      ttl === undefined ? this.#options.ttl : parseTtl(ttl),
       limit
     )
   }
@@ -159,7 +159,7 @@ function assertLockStore(store: unknown, storeName: string): asserts store is Lo
  */
 function isDuration(value: unknown) {
   try {
-    return parseDuration(value) !== null
+    return parseTtl(value) !== null
   } catch {
     return false
   }

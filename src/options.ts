@@ -1,6 +1,6 @@
 import { listenerCheck } from './listened_events.ts'
 import { describe } from './describe.ts'
-import { parseDuration, parseRequiredDuration } from './duration.ts'
+import { parseDuration, parseRequiredDuration, parseTtl } from './duration.ts'
 import { E_INVALID_DURATION, E_INVALID_LOCK_CONFIG } from './errors.ts'
 import type {
   LockAcquireOptions,
@@ -64,9 +64,7 @@ export function resolveLockOptions(options: LockFactoryOptions | null = {}): Res
     )
   }
   return {
-    ttl: asConfigError(() =>
-      options.ttl === undefined ? DEFAULT_TTL : parseDuration(options.ttl, 'ttl')
-    ),
+    ttl: asConfigError(() => (options.ttl === undefined ? DEFAULT_TTL : parseTtl(options.ttl))),
     retry: asConfigError(() => resolveRetry(options.retry)),
     prefix,
     storeName: options.storeName ?? 'default',

@@ -11,8 +11,8 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /**
- * Resolves with the promise's value, or `undefined` once `ms` have passed,
- * or rejects with `signal.reason` when aborted first. The timer never
+ * Resolves with the promise's value, or `undefined` once `ms` have passed
+ * (never when Infinity), or rejects with `signal.reason` when aborted first. The timer never
  * outlives the race.
  */
 export function settleWithin<T>(
@@ -30,13 +30,19 @@ export function settleWithin<T>(
       finish()
       reject(signal!.reason)
     }
-    const timer = setTimeout(
-      () => {
-        finish()
-        resolve(undefined)
-      },
-      Math.max(0, ms)
-    )
+    /**
+     * No timer for an endless wait: Node would fire it after 1 ms
+     */
+    const timer =
+      ms === Infinity
+        ? undefined
+        : setTimeout(
+            () => {
+              finish()
+              resolve(undefined)
+            },
+            Math.max(0, ms)
+          )
     signal?.addEventListener('abort', onAbort, { once: true })
     promise?.then(
       (value) => {

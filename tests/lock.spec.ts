@@ -37,6 +37,16 @@ class UnreachableStore extends MemoryStore {
   }
 }
 
+/**
+ * The memory store, answering extensions 50 ms after carrying them out
+ */
+class SlowExtendStore extends MemoryStore {
+  async extend(key: string, owner: string, duration: number) {
+    await super.extend(key, owner, duration)
+    await sleep(50)
+  }
+}
+
 class RecordingLogger implements LockLogger {
   warnings: unknown[] = []
   debug() {}
@@ -89,9 +99,15 @@ test.group('Lock | input validation', () => {
     const locks = new LockFactory(new MemoryStore())
     assert.throws(() => locks.createLock('a', -1), errors.E_INVALID_DURATION as any)
     assert.throws(() => locks.createLock('a', 'tomorrow'), /Invalid ttl "tomorrow"/)
+    for (const zero of [0, '0s', 0.4]) {
+      assert.throws(() => locks.createLock('a', zero), /A ttl is at least 1 ms/)
+    }
+    assert.throws(() => locks.createLock('a', '30d'), /The longest is 2147483647 ms/)
+    assert.throws(() => new LockFactory(new MemoryStore(), { ttl: 0 }), /A ttl is at least 1 ms/)
     const lock = locks.createLock('a')
     await lock.acquire()
     await assert.rejects(() => lock.extend('later'), errors.E_INVALID_DURATION as any)
+    await assert.rejects(() => lock.extend(0), /A ttl is at least 1 ms/)
     assert.isTrue(await lock.isOwned())
   })
 
@@ -361,6 +377,43 @@ test.group('Lock | run and the watchdog', () => {
     )
     assert.instanceOf(lock.lostSignal!.reason, errors.E_LOCK_LOST)
     await assert.rejects(() => lock.release(), errors.E_LOCK_NOT_OWNED as any)
+  })
+
+  test('a run after one that lost its lock gets a signal of its own, and releases', async ({
+    assert,
+  }) => {
+    const locks = new LockFactory(new MemoryStore())
+    const lock = locks.createLock('again', 300)
+    const thief = locks.createLock('again', '10s')
+    await lock.run(
+      async ({ signal }) => {
+        await locks.createLock('again').forceRelease()
+        await thief.acquire()
+        await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))
+      },
+      { autoExtend: true }
+    )
+    await thief.release()
+
+    const [ran, aborted] = await lock.run(({ signal }) => signal.aborted)
+    assert.deepEqual([ran, aborted], [true, false])
+    assert.isUndefined(lock.lostSignal)
+    assert.isFalse(await lock.isLocked())
+  })
+
+  test('an extension answered after the release does not bring the lock back', async ({
+    assert,
+  }) => {
+    const emitter = new RecordingEmitter()
+    const store = new SlowExtendStore()
+    const lock = new LockFactory(store, { emitter }).createLock('late', '5s')
+    await lock.acquire()
+    const extended = lock.extend()
+    await lock.release()
+    await extended
+    assert.deepEqual(emitter.names(), ['lock:acquired', 'lock:released'])
+    assert.isNull(lock.getRemainingTime())
+    assert.isFalse(await lock.isLocked())
   })
 
   test('a failed release after run is logged, the result is kept', async ({ assert }) => {

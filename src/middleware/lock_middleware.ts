@@ -1,6 +1,6 @@
 import type { HttpContext } from '@adonisjs/core/http'
 import type { NextFn } from '@adonisjs/core/types/http'
-import { parseRequiredDuration } from '../duration.ts'
+import { parseRequiredDuration, parseRequiredTtl } from '../duration.ts'
 import {
   E_IDEMPOTENCY_KEY_MISSING,
   E_IDEMPOTENCY_KEY_REUSED,
@@ -191,9 +191,7 @@ function resolveSettings(options: LockMiddlewareOptions): Settings {
 
 function duration(value: unknown, field: string): number {
   try {
-    const ms = parseRequiredDuration(value, field)
-    if (field === 'ttl' && ms === 0) throw new E_INVALID_DURATION(value, field)
-    return ms
+    return field === 'ttl' ? parseRequiredTtl(value, field) : parseRequiredDuration(value, field)
   } catch (error) {
     if (!(error instanceof E_INVALID_DURATION)) throw error
     throw new E_INVALID_LOCK_CONFIG(`Invalid lock middleware option: ${error.message}`, {

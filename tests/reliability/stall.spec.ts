@@ -6,6 +6,7 @@
  * thaws; none hangs; and afterwards the lock never has two owners.
  */
 import { test } from '@japa/runner'
+import { E_LOCK_LOST } from '../../src/errors.ts'
 import { STORE_ANSWER_GRACE } from '../../src/lock.ts'
 import { LockFactory } from '../../src/lock_factory.ts'
 import { sleep } from '../../src/wait.ts'
@@ -172,6 +173,72 @@ test.group('Reliability | server frozen during acquire, extend and release', () 
       if (!('error' in released)) assert.isFalse(owners[0], 'released, yet still owned')
       if (owners[1]) await contender.release()
       else if (owners[0]) await holder.release()
+    })
+      .timeout(60_000)
+      .skip(!variant.available(), 'the server binaries are not installed')
+  }
+})
+
+test.group('Reliability | server frozen under an aborted acquire and an autoExtend run', () => {
+  for (const variant of VARIANTS) {
+    test(variant.title, async ({ assert, cleanup }) => {
+      const server = await variant.start()
+      cleanup(() => server.destroy())
+      const backend = openBackend(server.backend(variant.clientOptions))
+      cleanup(() => backend.close())
+      const locks = new LockFactory(backend.store, { prefix: 'stall' })
+
+      /**
+       * An acquire without a timeout rejects with its signal's reason
+       * while the store call hangs, instead of waiting for the thaw
+       */
+      const key = uniqueKey('aborted')
+      const controller = new AbortController()
+      const reason = new Error('the caller gave up')
+      server.pause()
+      const thawed = sleep(STALL).then(() => server.resume())
+      const abortTimer = setTimeout(() => controller.abort(reason), 300)
+      const aborted = await timed(() =>
+        locks.createLock(key, '30s').acquire({ signal: controller.signal })
+      )
+      clearTimeout(abortTimer)
+      await thawed
+      assert.strictEqual(aborted.error, reason, describeOutcome(aborted))
+      assert.isBelow(aborted.elapsed, STALL)
+      if (variant.clientTimeout === undefined) {
+        /**
+         * The try went through after the thaw: the lock released it
+         */
+        const next = locks.createLock(key, '3s')
+        assert.isTrue(await next.acquire({ retry: { timeout: SLACK * 2 } }), 'still taken')
+        await next.release()
+      }
+
+      /**
+       * The watchdog's extensions hang (or time out) while the server is
+       * frozen: the run's signal aborts when the lock's ttl runs out, not
+       * after the thaw
+       */
+      const extended = locks.createLock(uniqueKey('extended'), 900)
+      const [ran, seen] = await extended.run(
+        async ({ signal }) => {
+          server.pause()
+          const pausedAt = Date.now()
+          try {
+            await sleep(STALL, signal).catch(() => {})
+            return { reason: signal.reason as unknown, abortedAfter: Date.now() - pausedAt }
+          } finally {
+            server.resume()
+          }
+        },
+        { autoExtend: true }
+      )
+      assert.isTrue(ran)
+      assert.instanceOf(seen!.reason, E_LOCK_LOST)
+      assert.isBelow(seen!.abortedAfter, STALL)
+      const next = locks.createLock(extended.key, '3s')
+      assert.isTrue(await next.acquire({ retry: { timeout: SLACK * 2 } }), 'still taken')
+      await next.release()
     })
       .timeout(60_000)
       .skip(!variant.available(), 'the server binaries are not installed')

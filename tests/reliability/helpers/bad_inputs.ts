@@ -105,6 +105,12 @@ const durations: Array<[string, unknown]> = [
   ['10n', 10n],
 ]
 
+/**
+ * Durations that are fine elsewhere but not as a ttl: it would expire as
+ * it is taken
+ */
+const ttls: Array<[string, unknown]> = [...durations, ['0', 0], ["'0s'", '0s']]
+
 const limits: Array<[string, unknown]> = [
   ['0', 0],
   ['-1', -1],
@@ -197,7 +203,7 @@ export const BAD_INPUTS: BadInput[] = [
     error: errors.E_INVALID_LOCK_KEY,
     run: ({ manager }) => manager.createLock(key as string),
   })),
-  ...durations.map(([input, ttl]): BadInput => ({
+  ...ttls.map(([input, ttl]): BadInput => ({
     api: 'createLock(key, ttl)',
     input,
     error: errors.E_INVALID_DURATION,
@@ -288,7 +294,7 @@ export const BAD_INPUTS: BadInput[] = [
     error: errors.E_INVALID_LOCK_CONFIG,
     run: ({ locks }) => locks.createLock('key').run(callback as any),
   })),
-  ...durations.slice(0, 8).map(([input, ttl]): BadInput => ({
+  ...[...durations.slice(0, 8), ['0', 0] as [string, unknown]].map(([input, ttl]): BadInput => ({
     api: 'lock.extend(ttl)',
     input,
     error: errors.E_INVALID_DURATION,
