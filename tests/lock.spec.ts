@@ -223,6 +223,26 @@ test.group('Memory store | contention', () => {
     assert.isTrue(perWorker.every((count) => count === 100))
   }).timeout(60_000)
 
+  test('waiters keep their arrival order through many retry delays', async ({ assert }) => {
+    const locks = new LockFactory(new MemoryStore(), { retry: { delay: 40, timeout: '30s' } })
+    const holder = locks.createLock('long', '10s')
+    await holder.acquire()
+
+    const order: number[] = []
+    const waiters = [0, 1, 2, 3, 4].map(async (index) => {
+      await sleep(index * 20)
+      await locks.createLock('long', '10s').run(() => order.push(index))
+    })
+    /**
+     * Each waiter's wait ends a dozen times or more meanwhile: it tries,
+     * is refused, and goes back to its place
+     */
+    await sleep(1000)
+    await holder.release()
+    await Promise.all(waiters)
+    assert.deepEqual(order, [0, 1, 2, 3, 4])
+  })
+
   test('waiters are woken one by one in arrival order, without polling', async ({ assert }) => {
     const store = new CountingMemoryStore()
     const locks = new LockFactory(store, { retry: { delay: '30s', timeout: '60s' } })

@@ -1,7 +1,13 @@
-import { Mutex } from 'async-mutex'
+import { Mutex, type MutexInterface } from 'async-mutex'
 import { E_LOCK_NOT_OWNED } from '../errors.ts'
 import { settleWithin } from '../wait.ts'
-import type { AcquireResult, LockInspection, LockStore, SemaphoreStore } from '../types.ts'
+import type {
+  AcquireResult,
+  LockClaim,
+  LockInspection,
+  LockStore,
+  SemaphoreStore,
+} from '../types.ts'
 
 interface Holder {
   owner: string
@@ -19,14 +25,20 @@ interface HeldSlots {
 }
 
 /**
- * Waiters of one key. They line up on an async-mutex Mutex (FIFO), and
- * only the head of the line listens for the next release: each release
- * wakes exactly one waiter, in arrival order.
+ * Waiters of one key. They line up on an async-mutex Mutex, in the order
+ * their acquires started (its priority), and only the head of the line
+ * listens for the next release: each release wakes exactly one waiter, in
+ * arrival order.
  */
 interface WaitLine {
   mutex: Mutex
   release: PromiseWithResolvers<void> | null
   size: number
+  /**
+   * A head whose wait ended keeps its place while it tries: back in line
+   * within the same macrotask (refused), it is the head again
+   */
+  head?: { owner: string; unlock: MutexInterface.Releaser }
 }
 
 /**
@@ -68,7 +80,7 @@ export class MemoryStore implements LockStore, SemaphoreStore {
     const holder = this.#holders.get(key)
     if (!holder || holder.owner !== owner) throw new E_LOCK_NOT_OWNED()
     this.#holders.delete(key)
-    this.#wakeOne(key)
+    this.#wakeOne(key, owner)
     if (this.#isExpired(holder, Date.now())) throw new E_LOCK_NOT_OWNED()
   }
 
@@ -105,7 +117,12 @@ export class MemoryStore implements LockStore, SemaphoreStore {
     return this.#lines.has(key)
   }
 
-  async waitForRelease(key: string, ms: number, signal?: AbortSignal): Promise<void> {
+  async waitForRelease(
+    key: string,
+    ms: number,
+    signal?: AbortSignal,
+    claim?: LockClaim
+  ): Promise<void> {
     let line = this.#lines.get(key)
     if (!line) {
       line = { mutex: new Mutex(), release: null, size: 0 }
@@ -113,25 +130,42 @@ export class MemoryStore implements LockStore, SemaphoreStore {
     }
     line.size++
     try {
-      await this.#waitInLine(key, line, ms, signal)
+      await this.#waitInLine(key, line, ms, signal, claim)
     } finally {
-      if (--line.size === 0) this.#lines.delete(key)
+      line.size--
+      this.#dropIfEmpty(key, line)
     }
   }
 
-  async #waitInLine(key: string, line: WaitLine, ms: number, signal?: AbortSignal) {
+  async #waitInLine(
+    key: string,
+    line: WaitLine,
+    ms: number,
+    signal: AbortSignal | undefined,
+    claim: LockClaim | undefined
+  ) {
     const deadline = Date.now() + ms
-    const turn = line.mutex.acquire()
-    let unlock: (() => void) | undefined
-    try {
-      unlock = await settleWithin(turn, ms, signal)
-    } finally {
+    let unlock: MutexInterface.Releaser | undefined
+    if (claim && line.head?.owner === claim.owner) {
+      unlock = line.head.unlock
+      line.head = undefined
+    } else {
       /**
-       * Gave up before our turn: pass it on as soon as it comes
+       * A waiter back after a refused try goes ahead of those whose
+       * acquire started after its own
        */
-      if (!unlock) turn.then((passOn) => passOn())
+      const turn = line.mutex.acquire(claim ? -claim.waitingSince : -Date.now())
+      try {
+        unlock = await settleWithin(turn, ms, signal)
+      } finally {
+        /**
+         * Gave up before our turn: pass it on as soon as it comes
+         */
+        if (!unlock) turn.then((passOn) => passOn())
+      }
+      if (!unlock) return
     }
-    if (!unlock) return
+    let keepPlace = claim !== undefined
     try {
       /**
        * Released while we stood in line: no need to wait for the next one
@@ -139,13 +173,39 @@ export class MemoryStore implements LockStore, SemaphoreStore {
       if (this.#isFree(key)) return
       line.release ??= Promise.withResolvers<void>()
       await settleWithin(line.release.promise, deadline - Date.now(), signal)
+    } catch (error) {
+      keepPlace = false
+      throw error
     } finally {
-      /**
-       * The next in line gets its turn after we retried, so it does not
-       * race us for the lock we were woken for
-       */
-      setImmediate(unlock)
+      this.#passOnAfterTry(key, line, unlock, keepPlace ? claim!.owner : undefined)
     }
+  }
+
+  /**
+   * The next in line gets its turn after the head tried, so it does not
+   * race the head for the lock it was woken for; a head back in line by
+   * then keeps it
+   */
+  #passOnAfterTry(
+    key: string,
+    line: WaitLine,
+    unlock: MutexInterface.Releaser,
+    owner: string | undefined
+  ) {
+    if (owner !== undefined) line.head = { owner, unlock }
+    setImmediate(() => {
+      if (owner === undefined) {
+        unlock()
+      } else if (line.head?.unlock === unlock) {
+        line.head = undefined
+        unlock()
+      }
+      this.#dropIfEmpty(key, line)
+    })
+  }
+
+  #dropIfEmpty(key: string, line: WaitLine) {
+    if (line.size === 0 && !line.head && this.#lines.get(key) === line) this.#lines.delete(key)
   }
 
   async saveSlot(
@@ -178,7 +238,7 @@ export class MemoryStore implements LockStore, SemaphoreStore {
     const semaphore = this.#liveSemaphore(key, Date.now())
     if (!semaphore?.slots.delete(owner)) throw new E_LOCK_NOT_OWNED()
     if (semaphore.slots.size === 0) this.#semaphores.delete(key)
-    this.#wakeOne(key)
+    this.#wakeOne(key, owner)
   }
 
   async forceDeleteSlots(key: string): Promise<void> {
@@ -238,8 +298,19 @@ export class MemoryStore implements LockStore, SemaphoreStore {
     return holder.expiresAt !== null && holder.expiresAt <= now
   }
 
-  #wakeOne(key: string) {
+  /**
+   * Wakes the head of the line. A head that took the lock it was woken
+   * for and now releases it passes its place on at once: the next waiter
+   * then tries before any timer fires, not after a macrotask in which a
+   * waiter further back, its retry delay over, could take the lock first.
+   */
+  #wakeOne(key: string, releaser?: string) {
     const line = this.#lines.get(key)
+    if (line?.head && line.head.owner === releaser) {
+      const { unlock } = line.head
+      line.head = undefined
+      unlock()
+    }
     if (!line?.release) return
     line.release.resolve()
     line.release = null
