@@ -46,7 +46,7 @@ const STORES = {
     backend: {
       pkg: '@adonisjs/lucid',
       provider: '@adonisjs/lucid/database_provider',
-      configureHint: ' --db=<sqlite|postgres|mysql|mssql>',
+      configureHint: ' --db=<sqlite|postgres|mysql>',
     },
   },
   memory: {

@@ -9,6 +9,7 @@ export default defineConfig({
     './src/types.ts',
     './src/stores/main.ts',
     './src/middleware/lock_middleware.ts',
+    './src/testing/store_suite.ts',
     './commands/*.ts',
     './stubs/main.ts',
   ],

@@ -1,5 +1,5 @@
 import { configProvider } from '@adonisjs/core'
-import type { ConfigProvider } from '@adonisjs/core/types'
+import type { ApplicationService, ConfigProvider, ContainerBindings } from '@adonisjs/core/types'
 import type {} from '@adonisjs/redis/redis_provider'
 import type {} from '@adonisjs/lucid/database_provider'
 import { E_INVALID_LOCK_CONFIG } from './errors.ts'
@@ -103,7 +103,7 @@ export const stores: {
 
   redis(config = {}) {
     return configProvider.create(async (app) => {
-      const redis = await app.container.make('redis')
+      const redis = await makeBackend(app, 'redis', '@adonisjs/redis')
       const { RedisStore } = await import('./stores/redis.ts')
       return {
         driver: {
@@ -119,7 +119,7 @@ export const stores: {
 
   database(config = {}) {
     return configProvider.create(async (app) => {
-      const db = await app.container.make('lucid.db')
+      const db = await makeBackend(app, 'lucid.db', '@adonisjs/lucid')
       const connectionName = config.connectionName ?? db.primaryConnectionName
       if (!db.manager.has(connectionName)) {
         throw new E_INVALID_LOCK_CONFIG(
@@ -140,4 +140,24 @@ export const stores: {
       }
     })
   },
+}
+
+/**
+ * The backend binding of a store. The container's own error does not say
+ * that a package or provider is missing, which is the usual reason
+ */
+async function makeBackend<Binding extends 'redis' | 'lucid.db'>(
+  app: ApplicationService,
+  binding: Binding,
+  packageName: string
+): Promise<ContainerBindings[Binding]> {
+  try {
+    return (await app.container.make(binding)) as ContainerBindings[Binding]
+  } catch (error) {
+    if (app.container.hasBinding(binding)) throw error
+    throw new E_INVALID_LOCK_CONFIG(
+      `Cannot resolve binding "${binding}" from the container: is ${packageName} installed and its provider registered in adonisrc.ts?`,
+      { cause: error }
+    )
+  }
 }

@@ -70,7 +70,7 @@ export class LockManager<
       ? this.#config.stores[storeName]
       : undefined
     if (!entry) throw new E_UNKNOWN_LOCK_STORE(storeName, Object.keys(this.#config.stores))
-    const store: LockStore = entry.driver.factory(String(storeName))
+    const store = createStore(String(storeName), entry)
     const factory = new LockFactory(store, { ...this.#defaults, storeName: String(storeName) })
     this.#factories.set(storeName, factory)
     return factory
@@ -103,4 +103,22 @@ export class LockManager<
     this.#factories.clear()
     await Promise.all(factories.map((factory) => factory.store.close?.()))
   }
+}
+
+/**
+ * Checked on use rather than in the constructor, so that one bad entry
+ * does not take down the stores that work
+ */
+function createStore(name: string, entry: unknown): LockStore {
+  const factory = (entry as Partial<StoreFactory>).driver?.factory
+  if (typeof factory === 'function') return factory(name)
+
+  if (typeof (entry as { resolver?: unknown }).resolver === 'function') {
+    throw new E_INVALID_LOCK_CONFIG(
+      `The "${name}" lock store is a config provider (stores.redis(), stores.database() or stores.memory() of defineConfig), which only the lock provider of an AdonisJS app resolves. Outside an app, pass { driver: { factory: () => store } } with a store of "adonis-lock/stores"`
+    )
+  }
+  throw new E_INVALID_LOCK_CONFIG(
+    `Invalid lock store "${name}": expected { driver: { factory: (name) => store } }`
+  )
 }

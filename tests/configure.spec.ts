@@ -455,7 +455,7 @@ test.group('Configure', (group) => {
     assert.include(logs, 'The database store needs "@adonisjs/lucid", which is not installed')
     assert.include(
       logs,
-      'Then run: node ace configure @adonisjs/lucid --db=<sqlite|postgres|mysql|mssql>'
+      'Then run: node ace configure @adonisjs/lucid --db=<sqlite|postgres|mysql>'
     )
   })
 

@@ -22,6 +22,14 @@ class CountingStore extends MemoryStore {
   }
 }
 
+function catchError(run: () => unknown): any {
+  try {
+    run()
+  } catch (error) {
+    return error
+  }
+}
+
 const countingStore = () => ({ driver: { factory: () => new CountingStore() } })
 
 test.group('Provider', (group) => {
@@ -74,6 +82,32 @@ test.group('Provider', (group) => {
 
     await app.terminate()
     assert.equal(CountingStore.closed, 1)
+  })
+
+  test('a store whose backend is not registered fails only when used', async ({ assert }) => {
+    const app = await setupApp({
+      rcFileContents: { providers: [() => import('../providers/lock_provider.ts')] },
+      config: {
+        lock: defineConfig({
+          default: 'memory',
+          stores: { database: stores.database(), cache: stores.redis(), memory: stores.memory() },
+        }),
+      },
+    })
+    const manager = await app.container.make('lock.manager')
+    assert.isTrue(await manager.use('memory').createLock('a').acquireImmediately())
+
+    const error = catchError(() => manager.use('database'))
+    assert.instanceOf(error, errors.E_INVALID_LOCK_CONFIG)
+    assert.equal(
+      error.message,
+      'The "database" lock store could not be configured: Cannot resolve binding "lucid.db" from the container: is @adonisjs/lucid installed and its provider registered in adonisrc.ts?'
+    )
+    assert.match((error.cause as Error).message, /Cannot resolve binding "lucid.db"/)
+    assert.throws(
+      () => manager.use('cache'),
+      /^The "cache" lock store could not be configured: .* is @adonisjs\/redis installed/
+    )
   })
 
   test('applies the config defaults: ttl, prefix and retry', async ({ assert }) => {
@@ -195,5 +229,26 @@ test.group('Provider', (group) => {
       rcFileContents: { providers: [() => import('../providers/lock_provider.ts')] },
     })
     await assert.rejects(() => app.container.make('lock.manager'), /Missing "config\/lock.ts"/)
+  })
+})
+
+test.group('LockManager without the provider', () => {
+  test('a config provider entry is a clear E_INVALID_LOCK_CONFIG', ({ assert }) => {
+    const manager = new LockManager(
+      defineConfig({ default: 'memory', stores: { memory: stores.memory() } }) as any
+    )
+    assert.throws(
+      () => manager.createLock('a'),
+      /^The "memory" lock store is a config provider .* Outside an app, pass \{ driver: \{ factory: \(\) => store \} \}/
+    )
+    assert.throws(() => manager.createLock('a'), errors.E_INVALID_LOCK_CONFIG as any)
+  })
+
+  test('an entry without driver.factory is a clear E_INVALID_LOCK_CONFIG', ({ assert }) => {
+    const manager = new LockManager({ default: 'broken', stores: { broken: {} } } as any)
+    assert.throws(
+      () => manager.use('broken'),
+      'Invalid lock store "broken": expected { driver: { factory: (name) => store } }'
+    )
   })
 })
