@@ -9,7 +9,7 @@ import { E_INVALID_LOCK_CONFIG, E_LOCK_NOT_OWNED, E_LOCK_STORAGE_ERROR } from '.
 import { LockFactory } from '../src/lock_factory.ts'
 import { RedisStore } from '../src/stores/redis.ts'
 import type { SerializedLock } from '../src/types.ts'
-import { sleep } from '../src/wait.ts'
+import { settleWithin, sleep } from '../src/wait.ts'
 import { setupLockApp } from './helpers/app.ts'
 import { redisSuiteStores } from './helpers/redis_stores.ts'
 import { RedisServer, redisBinariesAvailable, sparePort } from './helpers/redis_servers.ts'
@@ -931,6 +931,42 @@ test.group('Redis store | a private server going down', (group) => {
       await Promise.all(held.map((lock) => lock.release()))
     }
     assert.deepEqual(await connection.keys('{private:flushed.*}'), [])
+  })
+
+  test('close() returns at once while a given subscriber reconnects, waking its waiters', async ({
+    assert,
+    cleanup,
+  }) => {
+    server = await RedisServer.start()
+    const connection = new Redis({ port: server.port, retryStrategy: () => 100 })
+    const subscriber = new Redis({
+      port: server.port,
+      retryStrategy: () => 100,
+      maxRetriesPerRequest: null,
+    })
+    for (const client of [connection, subscriber]) client.on('error', () => {})
+    cleanup(() => {
+      connection.disconnect()
+      subscriber.disconnect()
+    })
+    const store = new RedisStore({ connection, subscriber })
+    const locks = new LockFactory(store, { prefix: 'private' })
+    await untilReady(connection)
+    assert.isTrue(await locks.createLock('closing', '10s').acquire())
+    const waiting = locks
+      .createLock('closing', '10s')
+      .acquire({ retry: { delay: '30s', timeout: '30s' } })
+      .catch((error) => error)
+    await sleep(200)
+
+    await server.stop()
+    while (subscriber.status === 'ready') await sleep(20)
+    const closed = store.close().then(() => 'closed')
+    assert.equal(await settleWithin(closed, 2000), 'closed')
+    /**
+     * The woken waiter tries again and finds no server
+     */
+    assert.instanceOf(await settleWithin(waiting, 5000), E_LOCK_STORAGE_ERROR)
   })
 
   test('a read-only replica fails with E_LOCK_STORAGE_ERROR', async ({ assert, cleanup }) => {

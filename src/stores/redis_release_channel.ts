@@ -110,12 +110,16 @@ export class ReleaseChannel {
     joined.get(this.#source)?.delete(this.#id)
     this.#connection.off('message', this.#dispatch)
     this.#connection.off('ready', this.#subscribe)
+    this.waiters.wakeAll()
     if (this.#owned) {
       this.#connection.disconnect()
     } else {
-      await this.#connection.unsubscribe(this.#name).catch(noop)
+      /**
+       * Not awaited: a connection that is reconnecting holds the command
+       * in its offline queue, maybe for ever, and closing must not wait
+       */
+      this.#connection.unsubscribe(this.#name).catch(noop)
     }
-    this.waiters.wakeAll()
   }
 
   #subscribe = () => {

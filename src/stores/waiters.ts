@@ -184,8 +184,15 @@ export class Waiters {
       this.#leave(key, waiter)
     }
     const onAbort = () => {
+      const wasFirst = this.#lines.get(key)?.[0] === waiter
       finish()
       reject(signal!.reason)
+      /**
+       * It leaves without a try to come: those behind it may have joined
+       * without a try of their own, and nothing else wakes them before
+       * their retry delay
+       */
+      if (wasFirst) this.#wakeInPlaceOfLeaver(key)
     }
     const waiter: Waiter = {
       claim,
@@ -281,10 +288,18 @@ export class Waiters {
    * go back in line
    */
   #wakeBehindGivenUp(key: string, owner: string) {
+    if (this.#lines.get(key)?.some((waiter) => waiter.claim?.owner === owner)) return
+    this.#wakeInPlaceOfLeaver(key)
+  }
+
+  /**
+   * Wakes the first waiter of the key to try in place of one that left
+   * without trying again, unless a try of this process runs, the lock is
+   * held here, or the waiters stand back: each of those wakes it in time
+   */
+  #wakeInPlaceOfLeaver(key: string) {
     const line = this.#lines.get(key)
-    if (!line || this.#trying.has(key) || line.some((waiter) => waiter.claim?.owner === owner)) {
-      return
-    }
+    if (!line || this.#trying.has(key)) return
     const streak = this.#streaks.get(key)
     if (streak?.heldHere || (streak?.standBackUntil ?? 0) > Date.now()) return
     line[0].settle()

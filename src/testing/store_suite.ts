@@ -645,6 +645,37 @@ export function registerStoreSuite(name: string, options: StoreSuiteOptions) {
       await newcomer.release()
     })
 
+    test('a newcomer behind a waiter that was aborted tries on its own', async ({ assert }) => {
+      const locks = new LockFactory(current.store!, { prefix: current.prefix })
+      await waitOnce(locks)
+      const holder = locks.createLock('aborted ahead', '10s')
+      await holder.acquire()
+      const retry = { delay: '30s', timeout: '15s' }
+      const controller = new AbortController()
+      const first = locks
+        .createLock('aborted ahead', '10s')
+        .acquire({ retry, signal: controller.signal })
+        .catch((error: unknown) => error)
+      await sleep(100)
+      const calls = countSaves(current.store!)
+      const newcomer = locks.createLock('aborted ahead', '10s')
+      const waiting = newcomer.acquire({ retry })
+      await sleep(100)
+      assert.equal(calls.saves, 0, 'the newcomer joined the line without a try')
+      controller.abort(new Error('gave up'))
+      assert.equal(((await first) as Error).message, 'gave up')
+
+      /**
+       * Asleep behind the waiter that left, the newcomer would try only
+       * at its timeout
+       */
+      for (let tick = 0; tick < 200 && calls.saves < 1; tick++) await sleep(10)
+      assert.equal(calls.saves, 1, 'the newcomer tried on its own')
+      await holder.release()
+      assert.isTrue(await waiting)
+      await newcomer.release()
+    })
+
     test('a process alone on a busy key stands back for others ever more rarely', async ({
       assert,
     }) => {
