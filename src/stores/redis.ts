@@ -157,6 +157,11 @@ export class RedisStore implements LockStore, SemaphoreStore {
         'Invalid "subscriber": expected an ioredis Redis or Cluster client'
       )
     }
+    if (options.subscriber === options.connection) {
+      throw new E_INVALID_LOCK_CONFIG(
+        'The "subscriber" must be another connection than "connection": a subscribed connection can run no other command'
+      )
+    }
     if (
       options.channel !== undefined &&
       (typeof options.channel !== 'string' || !options.channel)

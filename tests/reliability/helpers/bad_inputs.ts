@@ -389,6 +389,10 @@ export const BAD_INPUTS: BadInput[] = [
         "{ connection, fencing: 'yes' }",
         ({ redis }) => new RedisStore({ connection: redis!, fencing: 'yes' as any }),
       ],
+      [
+        '{ connection, subscriber: connection }',
+        ({ redis }) => new RedisStore({ connection: redis!, subscriber: redis! }),
+      ],
     ] as Array<[string, (context: BadInputContext) => unknown]>
   ).map(([input, run]): BadInput => ({
     api: 'new RedisStore(options)',
