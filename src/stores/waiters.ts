@@ -116,9 +116,12 @@ interface Streak {
    */
   stoodBack: boolean
   /**
-   * The last hand-over's owner still holds the lock, as far as we know
+   * Until when the last hand-over's owner holds the lock, as far as we
+   * know: its release here ends it sooner, 0 when nobody here holds it.
+   * Its expiry ends it too, should it never be released here (a process
+   * crashed, or another one force-released it).
    */
-  heldHere: boolean
+  heldHereUntil: number
   /**
    * Where others poll: the owner of the waiter that tries first after a
    * stand-back, until a refused try of its shows another process took
@@ -249,9 +252,7 @@ export class Waiters {
    * joins the line
    */
   has(key: string): boolean {
-    return (
-      this.#lines.has(key) || this.#trying.has(key) || this.#streaks.get(key)?.heldHere === true
-    )
+    return this.#lines.has(key) || this.#trying.has(key) || this.#isHeldHere(this.#streaks.get(key))
   }
 
   /**
@@ -301,7 +302,7 @@ export class Waiters {
     const line = this.#lines.get(key)
     if (!line || this.#trying.has(key)) return
     const streak = this.#streaks.get(key)
-    if (streak?.heldHere || (streak?.standBackUntil ?? 0) > Date.now()) return
+    if (this.#isHeldHere(streak) || (streak?.standBackUntil ?? 0) > Date.now()) return
     line[0].settle()
   }
 
@@ -361,7 +362,7 @@ export class Waiters {
     release: (owner: string) => Promise<void>
   ): false | Promise<void> {
     const held = this.#streaks.get(key)
-    if (held) held.heldHere = false
+    if (held) held.heldHereUntil = 0
     const first = this.#lines.get(key)?.[0]
     if (!first?.claim || first.claim.store !== store) return false
     const streak = this.#streak(key)
@@ -406,7 +407,7 @@ export class Waiters {
         standBackUntil: 0,
         releasedToAll: false,
         stoodBack: false,
-        heldHere: false,
+        heldHereUntil: 0,
       }
       this.#streaks.set(key, streak)
       if (this.#streaks.size > MAX_TRACKED_KEYS) {
@@ -428,12 +429,12 @@ export class Waiters {
      * Held here all along, by the releaser, then by the waiter: a
      * newcomer meanwhile joins the line rather than spend a refused try
      */
-    streak.heldHere = true
+    streak.heldHereUntil = Infinity
     let result: AcquireResult
     try {
       result = await transfer(claim)
     } catch (error) {
-      streak.heldHere = false
+      streak.heldHereUntil = 0
       /**
        * The lock may have moved to the claim's owner before the answer
        * was lost: free it, and let the waiter try on its own
@@ -443,18 +444,23 @@ export class Waiters {
       throw error
     }
     if (!result.acquired) {
-      streak.heldHere = false
+      streak.heldHereUntil = 0
       waiter.settle()
       throw new E_LOCK_NOT_OWNED()
     }
     if (waiter.taken()) {
+      streak.heldHereUntil = claim.ttl === null ? Infinity : startedAt + claim.ttl
       return waiter.settle({ fencingToken: result.fencingToken ?? null, startedAt })
     }
-    streak.heldHere = false
+    streak.heldHereUntil = 0
     /**
      * The waiter gave up while the lock was on its way
      */
     releaseQuietly(release, claim.owner)
+  }
+
+  #isHeldHere(streak: Streak | undefined): boolean {
+    return streak !== undefined && streak.heldHereUntil > Date.now()
   }
 
   #leave(key: string, waiter: Waiter) {

@@ -676,6 +676,30 @@ export function registerStoreSuite(name: string, options: StoreSuiteOptions) {
       await newcomer.release()
     })
 
+    test('a lock handed to a waiter that expires unreleased holds no newcomer back', async ({
+      assert,
+    }) => {
+      const locks = new LockFactory(current.store!, { prefix: current.prefix })
+      await waitOnce(locks)
+      const holder = locks.createLock('expired here', '10s')
+      await holder.acquire()
+      const handed = locks.createLock('expired here', 300).acquire({ retry: { delay: '30s' } })
+      await sleep(100)
+      await holder.release()
+      assert.isTrue(await handed)
+      await sleep(500)
+
+      /**
+       * Believing the lock still held here, the newcomer would wait in
+       * line until its timeout instead of trying
+       */
+      const startedAt = Date.now()
+      const newcomer = locks.createLock('expired here', '10s')
+      assert.isTrue(await newcomer.acquire({ retry: { delay: '30s', timeout: '10s' } }))
+      assert.isBelow(Date.now() - startedAt, 5000)
+      await newcomer.release()
+    })
+
     test('a process alone on a busy key stands back for others ever more rarely', async ({
       assert,
     }) => {
