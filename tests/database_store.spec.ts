@@ -11,6 +11,8 @@ import { defineConfig, stores } from '../index.ts'
 import { E_INVALID_LOCK_CONFIG, E_LOCK_NOT_OWNED, E_LOCK_STORAGE_ERROR } from '../src/errors.ts'
 import { LockFactory } from '../src/lock_factory.ts'
 import { DatabaseStore, PRUNE_GRACE } from '../src/stores/database.ts'
+import { dialectOf } from '../src/stores/database/dialects.ts'
+import { PreparedStatements } from '../src/stores/database/prepared_statements.ts'
 import type { LockStore, SerializedLock } from '../src/types.ts'
 import { sleep } from '../src/wait.ts'
 import { APP_ROOT, setupLockApp } from './helpers/app.ts'
@@ -82,6 +84,57 @@ async function startCuttingProxy(port: number) {
       for (const socket of sockets) socket.destroy()
       await new Promise((resolve) => server.close(resolve))
     },
+  }
+}
+
+/**
+ * A TCP server that accepts connections and never answers, as a database
+ * server stuck before its greeting
+ */
+async function startSilentServer() {
+  const sockets = new Set<net.Socket>()
+  let accepted = 0
+  const server = net.createServer((socket) => {
+    accepted++
+    sockets.add(socket)
+    /**
+     * Read and ignored: a socket never read would not see the client end
+     */
+    socket.resume()
+    socket.on('error', () => {})
+    socket.on('close', () => sockets.delete(socket))
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    accepted: () => accepted,
+    open: () => sockets.size,
+    async close() {
+      for (const socket of sockets) socket.destroy()
+      await new Promise((resolve) => server.close(resolve))
+    },
+  }
+}
+
+/**
+ * Checks every 200 ms until `check` passes, for up to `ms`
+ */
+async function until(check: () => boolean | Promise<boolean>, ms = 10_000) {
+  const deadline = Date.now() + ms
+  while (!(await check()) && Date.now() < deadline) await sleep(200)
+}
+
+/**
+ * Whether the promise settles within `ms`
+ */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)))
+  try {
+    return await Promise.race([promise.then(() => true), timeout])
+  } finally {
+    clearTimeout(timer)
   }
 }
 
@@ -550,6 +603,124 @@ for (const dialect of TEST_DIALECTS) {
       assert.deepEqual(await keysOf(database), ['fresh'])
     })
 
+    test("a semaphore's rows are apart from every lock, whatever its key", async ({ assert }) => {
+      const store = storeOn()
+      assert.deepInclude(await store.saveSlot('pool', 'a', 2, 10_000), { acquired: true })
+      assert.deepInclude(await store.saveSlot('pool', 'b', 2, 10_000), { acquired: true })
+      const keys = ['pool#slot0', 'pool#slot1', 'pool#slots']
+      for (const key of keys) {
+        assert.deepInclude(
+          await store.save(key, `owner of ${key}`, 10_000),
+          { acquired: true },
+          key
+        )
+      }
+      await store.deleteSlot('pool', 'a', 2)
+      assert.deepInclude(await store.saveSlot('pool', 'c', 2, 10_000), { acquired: true })
+      assert.sameMembers(await store.slotOwners('pool', 2), ['b', 'c'])
+
+      await store.forceDeleteSlots('pool', 2)
+      assert.deepEqual(await store.slotOwners('pool', 2), [])
+      for (const key of keys) assert.equal(await store.owner(key), `owner of ${key}`)
+    })
+
+    if (dialect === 'sqlite') {
+      test('semaphore tokens keep growing whichever slot they go with', async ({ assert }) => {
+        const store = storeOn({ pruneInterval: false })
+        const tokens: number[] = []
+        /**
+         * Taken back to back, slots are now and then taken within the same
+         * millisecond, which is as fine as SQLite's clock gets
+         */
+        for (let round = 0; round < 200; round++) {
+          for (const owner of ['a', 'b', 'c', 'd']) {
+            const result = await store.saveSlot('pool', owner, 4, 10_000)
+            assert.isTrue(result.acquired)
+            tokens.push(result.fencingToken!)
+          }
+          await store.forceDeleteSlots('pool', 4)
+        }
+        const notGrowing = tokens.filter((token, index) => index > 0 && token <= tokens[index - 1])
+        assert.deepEqual(notGrowing, [])
+      })
+    } else {
+      test('semaphore tokens grow in the order acquires return, also past one that waited for its slot', async ({
+        assert,
+      }) => {
+        const store = storeOn({ pruneInterval: false })
+        const writer = database.client.getWriteClient()
+        const waitingOnLocks = async () => {
+          const pattern = `%${database.tableName}%`
+          if (dialect === 'postgres') {
+            const { rows } = await writer.raw(
+              `SELECT count(*) AS waiting FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE ?`,
+              [pattern]
+            )
+            return Number(rows[0].waiting)
+          }
+          /**
+           * MariaDB refreshes this table only when nobody read it for 100
+           * ms: until() reads it every 200 ms
+           */
+          const [rows] = await writer.raw(
+            `SELECT count(*) AS waiting FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT' AND trx_query LIKE ?`,
+            [pattern]
+          )
+          return Number(rows[0].waiting)
+        }
+        const handedOut: number[] = []
+        const take = (owner: string) => {
+          let done = false
+          const taking = store.saveSlot('pool', owner, 2, 10_000).then((result) => {
+            done = true
+            assert.isTrue(result.acquired, owner)
+            handedOut.push(result.fencingToken!)
+          })
+          return { taking, done: () => done }
+        }
+        await store.saveSlot('pool', 'a', 2, 10_000)
+        await store.saveSlot('pool', 'b', 2, 10_000)
+        await store.forceDeleteSlots('pool', 2)
+
+        /**
+         * A first taker finds one slot free, which another transaction
+         * holds locked: it waits. Once the other slot's holder expired, a
+         * second taker may take it at once, and return first.
+         */
+        for (let round = 0; round < 10; round++) {
+          const holder = `holder.${round}`
+          await store.saveSlot('pool', holder, 2, 500)
+          const rows = await rowsOf(database)
+          const [free] = rows.filter((row) => /#slot\d$/.test(row.key) && row.owner !== holder)
+          const locker = await writer.transaction()
+          try {
+            await locker.raw('SELECT 1 FROM ?? WHERE ?? = ? FOR UPDATE', [
+              database.tableName,
+              'key',
+              free.key,
+            ])
+            const first = take(`first.${round}`)
+            await until(async () => first.done() || (await waitingOnLocks()) === 1)
+            await until(async () => {
+              const owners = await store.slotOwners('pool', 2)
+              return !owners.includes(holder)
+            })
+            const second = take(`second.${round}`)
+            await until(async () => second.done() || (await waitingOnLocks()) === 2)
+            await locker.commit()
+            await Promise.all([first.taking, second.taking])
+          } finally {
+            if (!locker.isCompleted()) await locker.rollback()
+          }
+          await store.forceDeleteSlots('pool', 2)
+        }
+        const notGrowing = handedOut.filter(
+          (token, index) => index > 0 && token <= handedOut[index - 1]
+        )
+        assert.deepEqual(notGrowing, [])
+      }).timeout(60_000)
+    }
+
     if (dialect === 'postgres') {
       test('a waiter in another process is woken by NOTIFY, long before its poll delay', async ({
         assert,
@@ -776,6 +947,76 @@ for (const dialect of TEST_DIALECTS) {
         await woken
         assert.isBelow(Date.now() - releasedAt, 5000)
       })
+
+      test('force releasing a semaphore wakes one waiter per freed slot', async ({ assert }) => {
+        const store = storeOn()
+        await store.saveSlot('pool', 'a', 2, 30_000)
+        await store.saveSlot('pool', 'b', 2, 30_000)
+        await store.waitForRelease!('pool', 300)
+
+        const waiters = [
+          store.waitForRelease!('pool', 30_000),
+          store.waitForRelease!('pool', 30_000),
+        ]
+        await store.forceDeleteSlots('pool', 2)
+        assert.isTrue(await settlesWithin(Promise.all(waiters), 15_000))
+      }).timeout(60_000)
+
+      /**
+       * A knex on a server that accepts connections and never answers
+       */
+      const silentConnection = async (
+        cleanup: (fn: () => Promise<void>) => void,
+        options: Knex.Config = {}
+      ) => {
+        const server = await startSilentServer()
+        cleanup(() => server.close())
+        const config = connectionConfig('postgres')
+        const connection = knex({
+          ...config,
+          ...options,
+          connection: { ...(config.connection as object), port: server.port },
+          log: SILENT_LOG,
+        })
+        cleanup(() => connection.destroy())
+        return { server, connection }
+      }
+
+      test('close() does not wait for a LISTEN connect that hangs, and ends it', async ({
+        assert,
+        cleanup,
+      }) => {
+        const { server, connection } = await silentConnection(cleanup)
+        const store = new DatabaseStore({ connection, tableName: database.tableName })
+        await store.waitForRelease!('k', 200)
+        await until(() => server.accepted() === 1)
+        assert.equal(server.accepted(), 1)
+
+        assert.isTrue(await settlesWithin(store.close(), 5000))
+        await until(() => server.open() === 0)
+        assert.equal(server.open(), 0)
+      })
+
+      test('a LISTEN connect that hangs gives up after acquireConnectionTimeout, and a later wait connects again', async ({
+        assert,
+        cleanup,
+      }) => {
+        const { server, connection } = await silentConnection(cleanup, {
+          acquireConnectionTimeout: 1000,
+        })
+        const store = new DatabaseStore({ connection, tableName: database.tableName })
+        await store.waitForRelease!('k', 200)
+        await until(() => server.accepted() === 1 && server.open() === 0, 20_000)
+        assert.equal(server.accepted(), 1)
+        assert.equal(server.open(), 0)
+
+        await until(async () => {
+          await store.waitForRelease!('k', 100)
+          return server.accepted() === 2
+        })
+        assert.equal(server.accepted(), 2)
+        await store.close()
+      }).timeout(60_000)
     }
 
     if (dialect === 'mysql') {
@@ -816,6 +1057,28 @@ for (const dialect of TEST_DIALECTS) {
         assert.equal((await store.inspect('k'))!.owner, 'holder')
         await store.delete('k', 'holder')
       })
+
+      test('on a knex client of the mysql driver, which cannot prepare, statements run through knex.raw', async ({
+        assert,
+        cleanup,
+      }) => {
+        const connection = knex({ ...connectionConfig('mysql'), pool: { min: 0, max: 1 } })
+        cleanup(() => connection.destroy())
+        /**
+         * knex's mysql2 client is its mysql client with another driver (the
+         * `mysql` package is not installed here): the store tells them
+         * apart by that name
+         */
+        connection.client.driverName = 'mysql'
+        const store = new DatabaseStore({ connection, tableName: database.tableName })
+        assert.deepInclude(await store.save('k', 'holder', 10_000), { acquired: true })
+        assert.deepInclude(await store.save('k', 'waiter', 10_000), { acquired: false })
+        await store.delete('k', 'holder')
+        assert.deepInclude(await store.saveSlot('pool', 'holder', 2, 10_000), { acquired: true })
+
+        const [rows] = await connection.raw("SHOW SESSION STATUS LIKE 'Com_stmt_prepare'")
+        assert.equal(Number(rows[0].Value), 0)
+      })
     }
   })
 }
@@ -853,6 +1116,29 @@ test.group('Database store | setup', () => {
       'sqlite'
     )
     assert.equal(new DatabaseStore({ connection }).tableName, 'locks')
+  })
+
+  test('statements run prepared with the pg, mysql2 and better-sqlite3 drivers only', async ({
+    assert,
+    cleanup,
+  }) => {
+    /**
+     * Without connection settings, knex loads no driver: the `mysql`
+     * client is there although its package is not installed
+     */
+    const clients = {
+      'pg': true,
+      'mysql2': true,
+      'mysql': false,
+      'better-sqlite3': true,
+      'sqlite3': false,
+    }
+    for (const [client, prepares] of Object.entries(clients)) {
+      const connection = knex({ client, useNullAsDefault: true })
+      cleanup(() => connection.destroy())
+      const dialect = dialectOf(connection.client.dialect)!.name
+      assert.equal(PreparedStatements.supports(connection, dialect), prepares, client)
+    }
   })
 
   test('an unsupported database raises E_INVALID_LOCK_CONFIG naming the supported ones', async ({

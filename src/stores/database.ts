@@ -21,6 +21,7 @@ import {
   type DialectStatements,
   type SemaphoreStatements,
 } from './database/dialects.ts'
+import { fencingKey, slotKey, storedKey } from './database/keys.ts'
 import { PreparedStatements } from './database/prepared_statements.ts'
 import { ReleaseListener } from './database/release_listener.ts'
 import { Waiters } from './waiters.ts'
@@ -51,9 +52,10 @@ export interface DatabaseStoreOptions {
   /**
    * Run the statements as prepared statements, parsed and planned once
    * per connection (true by default): named on PostgreSQL, mysql2's
-   * `execute` on MySQL, kept better-sqlite3 statements on SQLite. Set to
-   * false behind a pooler that cannot keep them, such as PgBouncer in
-   * transaction mode before 1.21 or with `max_prepared_statements = 0`.
+   * `execute` on MySQL, kept better-sqlite3 statements on SQLite (the
+   * `mysql` and `sqlite3` drivers never prepare). Set to false behind a
+   * pooler that cannot keep them, such as PgBouncer in transaction mode
+   * before 1.21 or with `max_prepared_statements = 0`.
    */
   preparedStatements?: boolean
 }
@@ -81,14 +83,9 @@ const OPPORTUNISTIC_PRUNE_LIMIT = 100
 const PRUNE_BATCH = 1000
 
 /**
- * Keys longer than this (in bytes) are stored shortened, see `storedKey`
- */
-const MAX_STORED_KEY_BYTES = 255
-const SHORTENED_HEAD_BYTES = 200
-
-/**
  * Times a semaphore acquire tries again at once when the free slot it
- * picked was taken by another server meanwhile
+ * picked was taken by another server meanwhile, or when the database
+ * broke a deadlock by rolling back its fencing statement
  */
 const SLOT_RACE_RETRIES = 3
 
@@ -109,27 +106,6 @@ function releaseChannel(tableName: string): string {
   const channel = `adonis_lock:${tableName}`
   if (Buffer.byteLength(channel) <= MAX_CHANNEL_BYTES) return channel
   return `adonis_lock:${createHash('sha256').update(tableName).digest('hex').slice(0, 32)}`
-}
-
-/**
- * The key as the table stores it. Keys are valid up to 1024 bytes, the
- * column holds 255 characters: longer keys become their first 200 bytes,
- * `#` and a SHA-256 of the whole key, still readable and still distinct.
- * MySQL ignores trailing spaces when comparing (PAD SPACE collations), so
- * there keys ending with a space are stored that way too.
- */
-function storedKey(key: string, padSpace: boolean): string {
-  if (Buffer.byteLength(key) <= MAX_STORED_KEY_BYTES && !(padSpace && key.endsWith(' '))) {
-    return key
-  }
-  let head = ''
-  let bytes = 0
-  for (const char of key) {
-    bytes += Buffer.byteLength(char)
-    if (bytes > SHORTENED_HEAD_BYTES) break
-    head += char
-  }
-  return `${head}#${createHash('sha256').update(key).digest('base64url')}`
 }
 
 function resolveKnex(connection: DatabaseStoreOptions['connection']): Knex {
@@ -183,8 +159,8 @@ function shuffle<T>(items: T[]): T[] {
  * On PostgreSQL, waiters are woken by LISTEN/NOTIFY; elsewhere they poll,
  * never past the holder's expiry.
  *
- * A semaphore of `limit` slots is `limit` rows, each a lock of its own
- * (see dialects.ts).
+ * A semaphore of `limit` slots is `limit` rows, each a lock of its own,
+ * with one sequence of fencing tokens (see dialects.ts).
  */
 export class DatabaseStore implements LockStore, SemaphoreStore {
   readonly tableName: string
@@ -410,9 +386,10 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
   /**
    * Takes a free slot of the semaphore. PostgreSQL does it in one
    * statement; MySQL and SQLite read the holders, then take a free slot
-   * with the lock's acquire statement (a second one only when the first
-   * picked was taken meanwhile). As with `save()`, a failed acquire
-   * releases in the background what it may have taken.
+   * (another one only when the first picked was taken meanwhile), and
+   * MySQL then moves the semaphore's fencing sequence on. As with
+   * `save()`, a failed acquire releases in the background what it may
+   * have taken.
    */
   async saveSlot(
     key: string,
@@ -426,7 +403,7 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
     try {
       result = sql.acquire
         ? await this.#takeSlot(key, sql.acquire, values)
-        : await this.#takeFreeSlot(key, sql.holders, slotKeys, values, limit)
+        : await this.#takeFreeSlot(key, sql, slotKeys, values, limit)
     } catch (error) {
       if (!this.#dialect.isMissingTable((error as Error).cause)) {
         this.#releaseUnknownSlot(key, owner, limit)
@@ -537,9 +514,10 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
       sql = this.#dialect.semaphore(this.#table, placeholders)
       if (this.#semaphoreSql.size < CACHED_SEMAPHORE_LIMITS) this.#semaphoreSql.set(limit, sql)
     }
-    const slotKeys = Array.from({ length: limit }, (_, index) => this.#key(`${key}#slot${index}`))
-    const bindings: Record<string, unknown> = { key: this.#key(key) }
-    slotKeys.forEach((slotKey, index) => (bindings[`slot${index}`] = slotKey))
+    const stored = this.#key(key)
+    const slotKeys = Array.from({ length: limit }, (_, index) => slotKey(stored, index))
+    const bindings: Record<string, unknown> = { key: stored, counter: fencingKey(stored) }
+    slotKeys.forEach((slot, index) => (bindings[`slot${index}`] = slot))
     return { sql, slotKeys, bindings }
   }
 
@@ -572,28 +550,46 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
    */
   async #takeFreeSlot(
     key: string,
-    holdersStatement: string,
+    sql: SemaphoreStatements,
     slotKeys: string[],
     values: Record<string, unknown>,
     limit: number
   ): Promise<AcquireResult> {
     const action = `acquire "${key}"`
-    const holders = this.#dialect.rows(await this.#query(action, holdersStatement, values))
+    const holders = this.#dialect.rows(await this.#query(action, sql.holders, values))
     if (holders.length >= limit || holders.some((holder) => holder.owner === values.owner)) {
       return { acquired: false, retryAfter: soonestExpiry(holders) }
     }
     const taken = new Set(holders.map((holder) => holder.key))
-    const free = shuffle(slotKeys.filter((slotKey) => !taken.has(slotKey)))
-    for (const slotKey of free.slice(0, SLOT_RACE_RETRIES + 1)) {
-      const result = await this.#unlessDeadlock(action, this.#sql.acquire, {
-        key: slotKey,
-        owner: values.owner,
-        ttl: values.ttl,
-      })
+    const free = shuffle(slotKeys.filter((slot) => !taken.has(slot)))
+    for (const slot of free.slice(0, SLOT_RACE_RETRIES + 1)) {
+      const result = sql.take
+        ? await this.#unlessDeadlock(action, sql.take, { ...values, slot })
+        : await this.#unlessDeadlock(action, this.#sql.acquire, {
+            key: slot,
+            owner: values.owner,
+            ttl: values.ttl,
+          })
       const fencingToken = result === undefined ? null : this.#dialect.acquired(result)
-      if (fencingToken !== null) return { acquired: true, fencingToken }
+      if (fencingToken === null) continue
+      if (!sql.fence) return { acquired: true, fencingToken }
+      return { acquired: true, fencingToken: await this.#fence(action, sql.fence, values) }
     }
     return { acquired: false, retryAfter: 0 }
+  }
+
+  /**
+   * The semaphore's next fencing token, for a slot just taken
+   */
+  async #fence(action: string, statement: string, values: Record<string, unknown>) {
+    for (let attempt = 0; ; attempt++) {
+      const result = await this.#unlessDeadlock(action, statement, values)
+      const fencingToken = result === undefined ? null : this.#dialect.acquired(result)
+      if (fencingToken !== null) return fencingToken
+      if (attempt >= SLOT_RACE_RETRIES) {
+        throw new E_LOCK_STORAGE_ERROR(`${action} could not get a fencing token`)
+      }
+    }
   }
 
   /**
@@ -636,7 +632,7 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
    * Statements run prepared on a connection of the knex pool (see
    * PreparedStatements), or through `knex.raw`, which parses the named
    * bindings on each call: with `preparedStatements: false` on MySQL and
-   * SQLite, and with the `sqlite3` driver
+   * SQLite, and with the `mysql` and `sqlite3` drivers
    */
   #runner(preparedStatements: boolean | undefined): RunStatement {
     if (preparedStatements !== undefined && typeof preparedStatements !== 'boolean') {

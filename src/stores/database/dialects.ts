@@ -26,7 +26,11 @@
  * never have more than `limit`, however many servers compete. The rows of
  * a key are found by their keys (`IN` the list of slot keys, bound as
  * `:slot0`, `:slot1`, ...), through the primary key index. `:key` is then
- * the key of the semaphore, notified on release.
+ * the key of the semaphore. Its fencing tokens come from one sequence, not
+ * one per slot, or a slot taken again could get a token below one another
+ * slot handed out: PostgreSQL and MySQL keep it in a row of its own,
+ * `<key>#slots` (`:counter`), whose row lock orders concurrent takers;
+ * SQLite, whose writers take turns, continues from the slots' highest.
  */
 
 export type DialectName = 'postgres' | 'mysql' | 'sqlite'
@@ -73,16 +77,27 @@ export interface SemaphoreStatements {
    * Takes a free slot in one statement: `fencing` when taken, else
    * `retry_after` (ms until the first holder expires, null: never) and
    * `raced` (a slot looked free but was taken meanwhile). Undefined where
-   * the store reads `holders` and then takes a free slot with the lock's
-   * own `acquire` statement.
+   * the store reads `holders` and then takes a free slot with `take`.
    */
   acquire?: string
+  /**
+   * Takes the free slot `:slot` with the semaphore's next fencing token
+   * (`fencing`). Undefined where the lock's own `acquire` takes it (the
+   * slot as `:key`), and then `fence` gives the token.
+   */
+  take?: string
+  /**
+   * Moves the semaphore's sequence (`:counter`) on, after a slot was
+   * taken: the token comes back as `acquire`'s does
+   */
+  fence?: string
   /**
    * The unexpired slots: `key`, `owner`, `expires_in` (ms, null: never)
    */
   holders: string
   /**
-   * Frees the slot `:owner` holds (PostgreSQL notifies `:key`)
+   * Frees the slot `:owner` holds (PostgreSQL notifies the slot's key,
+   * see keys.ts `releasedKey`)
    */
   release: string
   forceRelease: string
@@ -223,11 +238,15 @@ RETURNING 1`,
 WHERE "key" = :key AND "owner" IS NOT NULL AND ${held}`,
       /**
        * The outer condition is checked again on the latest row version:
-       * a row taken over since the subquery read it is not deleted
+       * a row taken over since the subquery read it is not deleted. Rows
+       * locked meanwhile are skipped, not waited for: a semaphore acquire
+       * locks two rows (its sequence, then a slot), which a prune locking
+       * them the other way round would deadlock.
        */
       prune: `DELETE FROM ${table}
 WHERE "key" IN (
   SELECT "key" FROM ${table} WHERE "expiration" <= ${now} - CAST(:grace AS bigint) LIMIT :limit
+  FOR UPDATE SKIP LOCKED
 ) AND "expiration" <= ${now} - CAST(:grace AS bigint)
 RETURNING 1`,
     }
@@ -243,6 +262,11 @@ RETURNING 1`,
        * slot taken meanwhile is never taken twice (the try then reports
        * `raced`, and the store tries again). A try finding no free slot
        * writes nothing, so the upsert's row lock is only paid in races.
+       *
+       * The token is the semaphore's sequence moved on first (`fenced`):
+       * its row lock makes a concurrent taker wait for this statement's
+       * commit and continue from its token, so tokens grow in the order
+       * they are handed out, whichever slots they go with.
        */
       acquire: `WITH slots ("key") AS (VALUES ${slots.map((slot) => `(CAST(${slot} AS text))`).join(', ')}),
 holders AS (
@@ -255,13 +279,21 @@ pick AS (
     AND NOT EXISTS (SELECT 1 FROM holders WHERE "owner" = :owner)
   ORDER BY random() LIMIT 1
 ),
+fenced AS (
+  INSERT INTO ${table} AS counter ("key", "owner", "expiration", "fencing")
+  SELECT CAST(:counter AS text), NULL, ${PG_NOW}, ${PG_NOW_US} FROM pick
+  ON CONFLICT ("key") DO UPDATE SET
+    "expiration" = excluded."expiration",
+    "fencing" = GREATEST(counter."fencing" + 1, excluded."fencing")
+  RETURNING "fencing"
+),
 acquired AS (
   INSERT INTO ${table} AS held ("key", "owner", "expiration", "fencing")
-  SELECT "key", :owner, ${PG_NOW} + CAST(:ttl AS bigint), ${PG_NOW_US} FROM pick
+  SELECT pick."key", :owner, ${PG_NOW} + CAST(:ttl AS bigint), fenced."fencing" FROM pick, fenced
   ON CONFLICT ("key") DO UPDATE SET
     "owner" = excluded."owner",
     "expiration" = excluded."expiration",
-    "fencing" = GREATEST(held."fencing" + 1, excluded."fencing")
+    "fencing" = excluded."fencing"
   WHERE held."expiration" <= ${PG_NOW}
   RETURNING held."fencing"
 )
@@ -274,15 +306,20 @@ WHERE "key" IN (${list}) AND "owner" IS NOT NULL AND ${PG_HELD}`,
       release: `WITH released AS (
   UPDATE ${table} SET "owner" = NULL, "expiration" = ${PG_NOW}
   WHERE ${mine}
-  RETURNING 1
+  RETURNING "key"
 )
-SELECT pg_notify(:channel, CAST(:key AS text)), ${PG_ASYNC_COMMIT} FROM released`,
+SELECT pg_notify(:channel, "key"), ${PG_ASYNC_COMMIT} FROM released`,
+      /**
+       * One notification per freed slot, each naming its slot: PostgreSQL
+       * delivers identical notifications of a transaction once, which
+       * would wake a single waiter
+       */
       forceRelease: `WITH released AS (
   UPDATE ${table} SET "owner" = NULL, "expiration" = ${PG_NOW}
   WHERE "key" IN (${list}) AND "owner" IS NOT NULL
-  RETURNING 1
+  RETURNING "key"
 )
-SELECT pg_notify(:channel, CAST(:key AS text)), ${PG_ASYNC_COMMIT} FROM released`,
+SELECT pg_notify(:channel, "key"), ${PG_ASYNC_COMMIT} FROM released`,
       extend: `UPDATE ${table} SET "expiration" = ${PG_NOW} + CAST(:duration AS bigint)
 WHERE ${mine}
 RETURNING 1`,
@@ -376,6 +413,17 @@ WHERE \`key\` = :key AND \`owner\` IS NOT NULL AND ${held}`,
     const list = slots.join(', ')
     const mine = `\`key\` IN (${list}) AND \`owner\` = :owner AND ${MYSQL_HELD}`
     return {
+      /**
+       * Runs once the slot is taken, in a statement of its own: the row
+       * lock of the sequence orders concurrent takers, and the token
+       * comes back as `insertId`, as in acquire. The row stays free (no
+       * owner, expired), so it is pruned as a released lock is.
+       */
+      fence: `INSERT INTO ${table} (\`key\`, \`owner\`, \`expiration\`, \`fencing\`)
+VALUES (:counter, NULL, ${MYSQL_NOW}, LAST_INSERT_ID(${MYSQL_NOW_US}))
+ON DUPLICATE KEY UPDATE
+  \`fencing\` = LAST_INSERT_ID(GREATEST(\`fencing\` + 1, ${MYSQL_NOW_US})),
+  \`expiration\` = ${MYSQL_NOW}`,
       holders: `SELECT \`key\`, \`owner\`, \`expiration\` - ${MYSQL_NOW} AS \`expires_in\` FROM ${table}
 WHERE \`key\` IN (${list}) AND \`owner\` IS NOT NULL AND ${MYSQL_HELD}`,
       release: `UPDATE ${table} SET \`owner\` = NULL, \`expiration\` = ${MYSQL_NOW}
@@ -455,7 +503,22 @@ RETURNING 1`,
   semaphore(table, slots) {
     const list = slots.join(', ')
     const mine = `"key" IN (${list}) AND "owner" = :owner AND ${SQLITE_HELD}`
+    const now = SQLITE_NOW
     return {
+      /**
+       * The lock's acquire, with the token continuing from the highest of
+       * the slots (this one included): writers take turns, so no other
+       * token is handed out between the read and the write
+       */
+      take: `INSERT INTO ${table} ("key", "owner", "expiration", "fencing")
+VALUES (:slot, :owner, ${now} + :ttl, MAX(${now} * 1000,
+  (SELECT IFNULL(MAX("fencing"), 0) + 1 FROM ${table} WHERE "key" IN (${list}))))
+ON CONFLICT ("key") DO UPDATE SET
+  "owner" = excluded."owner",
+  "expiration" = excluded."expiration",
+  "fencing" = excluded."fencing"
+WHERE "expiration" <= ${now}
+RETURNING "fencing"`,
       holders: `SELECT "key", "owner", "expiration" - ${SQLITE_NOW} AS "expires_in" FROM ${table}
 WHERE "key" IN (${list}) AND "owner" IS NOT NULL AND ${SQLITE_HELD}`,
       release: `UPDATE ${table} SET "owner" = NULL, "expiration" = ${SQLITE_NOW}

@@ -83,11 +83,15 @@ export class PreparedStatements {
   }
 
   /**
-   * Whether statements of this knex client can run prepared here: the
-   * SQLite driver `sqlite3` runs them through `knex.raw`
+   * Whether statements of this knex client can run prepared here. Only
+   * mysql2 and better-sqlite3 prepare: the `mysql` and `sqlite3` drivers
+   * run them through `knex.raw`
    */
   static supports(knex: Knex, dialect: DialectName): boolean {
-    return dialect !== 'sqlite' || knex.client.driverName === 'better-sqlite3'
+    const driver = knex.client.driverName
+    if (dialect === 'mysql') return driver === 'mysql2'
+    if (dialect === 'sqlite') return driver === 'better-sqlite3'
+    return true
   }
 
   async run(sql: string, bindings: Record<string, unknown>): Promise<unknown> {

@@ -2,6 +2,7 @@ import type { Knex } from 'knex'
 import debug from '../../debug.ts'
 import type { Handoff } from '../../types.ts'
 import { Waiters, type WaiterClaim } from '../waiters.ts'
+import { releasedKey } from './keys.ts'
 
 /**
  * The part of a `pg` client the listener uses
@@ -15,6 +16,31 @@ interface PgConnection {
  * After a failed connect, waiters poll for this long before the next try
  */
 const RECONNECT_DELAY = 1000
+
+/**
+ * pg waits for a connection forever by default: a server that accepts and
+ * never answers would keep notifications off for good. The connect gives
+ * up after this long, or the knex `acquireConnectionTimeout` when shorter,
+ * unless the app set pg's `connectionTimeoutMillis`.
+ */
+const CONNECT_TIMEOUT = 10_000
+
+/**
+ * The pg connection settings, with a connect timeout unless they have one.
+ * Copied with their hidden properties: knex keeps the password out of
+ * sight that way.
+ */
+function withConnectTimeout(settings: unknown, timeout: number): unknown {
+  if (typeof settings === 'string') {
+    return { connectionString: settings, connectionTimeoutMillis: timeout }
+  }
+  const copy: { connectionTimeoutMillis?: number } = Object.defineProperties(
+    {},
+    Object.getOwnPropertyDescriptors(settings ?? {})
+  )
+  copy.connectionTimeoutMillis ??= timeout
+  return copy
+}
 
 /**
  * PostgreSQL release notifications for one store: a single connection
@@ -32,6 +58,10 @@ export class ReleaseListener {
   #channel: string
   #connection: PgConnection | undefined
   #connecting: Promise<void> | undefined
+  /**
+   * The connection being opened, until it listens
+   */
+  #opening: PgConnection | undefined
   #retryAt = 0
   #closed = false
   /**
@@ -61,14 +91,16 @@ export class ReleaseListener {
   }
 
   /**
-   * Closes the listening connection
+   * Closes the listening connection. One still being opened is not waited
+   * for, which could take as long as the connect timeout: it is ended now,
+   * and its connect fails.
    */
   async close(): Promise<void> {
     this.#closed = true
-    await this.#connecting
     const connection = this.#connection
     this.#connection = undefined
     this.waiters.wakeAll()
+    if (this.#opening) void this.#destroy(this.#opening)
     if (connection) await this.#destroy(connection)
   }
 
@@ -83,7 +115,15 @@ export class ReleaseListener {
   }
 
   async #open() {
-    const connection = (await this.#knex.client.acquireRawConnection()) as PgConnection
+    try {
+      await this.#listen(await this.#acquireRawConnection())
+    } finally {
+      this.#opening = undefined
+    }
+  }
+
+  async #listen(connection: PgConnection) {
+    if (this.#closed) return this.#destroy(connection)
     connection.on('error', (error: Error) => this.#lost(connection, error))
     connection.on('end', () => this.#lost(connection, 'ended'))
     connection.on('notification', (message: { channel: string; payload?: string }) => {
@@ -92,7 +132,7 @@ export class ReleaseListener {
          * One release frees the lock for one waiter: waking the longest
          * waiting one alone spares the others a try that would fail
          */
-        this.waiters.wakeFirst(message.payload)
+        this.waiters.wakeFirst(releasedKey(message.payload))
       }
     })
     try {
@@ -104,6 +144,29 @@ export class ReleaseListener {
     if (this.#closed) return this.#destroy(connection)
     this.#connection = connection
     this.waiters.wakeAll()
+  }
+
+  /**
+   * The knex client's own raw connect (Lucid's, when Lucid resolves the
+   * settings), with a pg client bounded by the connect timeout and kept
+   * in `#opening` until it listens, for close() to end it
+   */
+  #acquireRawConnection(): Promise<PgConnection> {
+    const client = this.#knex.client
+    const configured = client.config.acquireConnectionTimeout
+    const timeout =
+      typeof configured === 'number' && configured > 0
+        ? Math.min(configured, CONNECT_TIMEOUT)
+        : CONNECT_TIMEOUT
+    const listener = this
+    const ListeningClient = class extends client.driver.Client {
+      constructor(settings: unknown) {
+        super(withConnectTimeout(settings, timeout))
+        listener.#opening = this as unknown as PgConnection
+      }
+    }
+    const driver = Object.create(client.driver, { Client: { value: ListeningClient } })
+    return Object.create(client, { driver: { value: driver } }).acquireRawConnection()
   }
 
   /**
