@@ -1,3 +1,7 @@
+/**
+ * The `assert` of the test context comes from the @japa/assert plugin
+ */
+import type {} from '@japa/assert'
 import { test } from '@japa/runner'
 import { E_LOCK_NOT_OWNED } from '../errors.ts'
 import { LockFactory } from '../lock_factory.ts'
