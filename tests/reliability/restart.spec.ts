@@ -9,13 +9,12 @@
 import { test } from '@japa/runner'
 import { E_LOCK_NOT_OWNED } from '../../src/errors.ts'
 import { STORE_ANSWER_GRACE } from '../../src/lock.ts'
-import { LockFactory } from '../../src/lock_factory.ts'
 import { sleep } from '../../src/wait.ts'
 import { privatePostgresAvailable } from '../helpers/private_postgres.ts'
 import { redisBinariesAvailable } from '../helpers/redis_servers.ts'
 import { uniqueKey } from '../helpers/services.ts'
-import { openBackend } from './helpers/backends.ts'
 import {
+  startFaultyLocks,
   startPostgresServer,
   startRedisServer,
   type FaultVariant,
@@ -77,11 +76,7 @@ const VARIANTS: Variant[] = [
 test.group('Reliability | server restarted while a lock is held and waited for', () => {
   for (const variant of VARIANTS) {
     test(variant.title, async ({ assert, cleanup }) => {
-      const server = await variant.start()
-      cleanup(() => server.destroy())
-      const backend = openBackend(server.backend(variant.clientOptions))
-      cleanup(() => backend.close())
-      const locks = new LockFactory(backend.store, { prefix: 'restart' })
+      const { server, locks } = await startFaultyLocks(variant, cleanup, 'restart')
       const key = uniqueKey('restart')
 
       const holder = locks.createLock(key, HOLD_TTL)

@@ -8,13 +8,12 @@
 import { test } from '@japa/runner'
 import { E_LOCK_LOST } from '../../src/errors.ts'
 import { STORE_ANSWER_GRACE } from '../../src/lock.ts'
-import { LockFactory } from '../../src/lock_factory.ts'
 import { sleep } from '../../src/wait.ts'
 import { privatePostgresAvailable } from '../helpers/private_postgres.ts'
 import { redisBinariesAvailable } from '../helpers/redis_servers.ts'
 import { uniqueKey } from '../helpers/services.ts'
-import { openBackend } from './helpers/backends.ts'
 import {
+  startFaultyLocks,
   startPostgresServer,
   startRedisServer,
   type FaultVariant,
@@ -63,11 +62,7 @@ const VARIANTS: Variant[] = [
 test.group('Reliability | server frozen during acquire, extend and release', () => {
   for (const variant of VARIANTS) {
     test(variant.title, async ({ assert, cleanup }) => {
-      const server = await variant.start()
-      cleanup(() => server.destroy())
-      const backend = openBackend(server.backend(variant.clientOptions))
-      cleanup(() => backend.close())
-      const locks = new LockFactory(backend.store, { prefix: 'stall' })
+      const { server, locks } = await startFaultyLocks(variant, cleanup, 'stall')
       /**
        * A call without a timeout of its own: the client's, or the thaw
        */
@@ -182,11 +177,7 @@ test.group('Reliability | server frozen during acquire, extend and release', () 
 test.group('Reliability | server frozen under an aborted acquire and an autoExtend run', () => {
   for (const variant of VARIANTS) {
     test(variant.title, async ({ assert, cleanup }) => {
-      const server = await variant.start()
-      cleanup(() => server.destroy())
-      const backend = openBackend(server.backend(variant.clientOptions))
-      cleanup(() => backend.close())
-      const locks = new LockFactory(backend.store, { prefix: 'stall' })
+      const { server, locks } = await startFaultyLocks(variant, cleanup, 'stall')
 
       /**
        * An acquire without a timeout rejects with its signal's reason

@@ -4,11 +4,13 @@
  */
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
+import type { TestContext } from '@japa/runner/core'
 import type { RedisOptions } from 'ioredis'
 import { lucidDatabase, runLocksMigration } from '../../helpers/databases.ts'
 import { PostgresServer } from '../../helpers/private_postgres.ts'
 import { RedisServer } from '../../helpers/redis_servers.ts'
-import type { BackendSpec } from './backends.ts'
+import { LockFactory } from '../../../src/lock_factory.ts'
+import { openBackend, type BackendSpec } from './backends.ts'
 import { count } from './figures.ts'
 
 const run = promisify(execFile)
@@ -47,6 +49,22 @@ export interface FaultVariant {
   available: () => boolean
   start: () => Promise<FaultServer>
   clientOptions: Record<string, unknown>
+}
+
+/**
+ * Starts the variant's server and opens a lock factory on it; both are
+ * closed when the test ends
+ */
+export async function startFaultyLocks(
+  variant: FaultVariant,
+  cleanup: TestContext['cleanup'],
+  prefix: string
+): Promise<{ server: FaultServer; locks: LockFactory }> {
+  const server = await variant.start()
+  cleanup(() => server.destroy())
+  const backend = openBackend(server.backend(variant.clientOptions))
+  cleanup(() => backend.close())
+  return { server, locks: new LockFactory(backend.store, { prefix }) }
 }
 
 export async function startRedisServer(options: { persistent: boolean }): Promise<FaultServer> {
