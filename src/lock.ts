@@ -21,6 +21,19 @@ import type {
 
 type FailureReason = LockEvents['lock:failed']['reason']
 
+interface Watchdog {
+  /**
+   * Aborted with E_LOCK_LOST when the lock is lost
+   */
+  controller: AbortController
+  stop: () => void
+  /**
+   * Given up at the lock's expiry rather than refused: an extension
+   * answered late may still hold it in the store
+   */
+  mayStillHold: boolean
+}
+
 /**
  * With a timeout, a store call of `acquire()` gets at least this long to
  * answer, even when it starts right at the deadline: a healthy store never
@@ -42,7 +55,7 @@ export class Lock {
   #expirationTime: number | null
   #fencingToken: number | null
   #acquired: boolean
-  #watchdog?: { controller: AbortController; stop: () => void }
+  #watchdog?: Watchdog
   #holderRemainingTime: number | null | undefined
   /**
    * Bumped when the lock is taken, released or lost: an extension
@@ -446,14 +459,15 @@ export class Lock {
   }
 
   async #runHeld<T>(callback: (context: LockRunContext) => T | Promise<T>): Promise<[true, T]> {
-    const signal = this.#watchdog?.controller.signal ?? new AbortController().signal
+    const watchdog = this.#watchdog
+    const signal = watchdog?.controller.signal ?? new AbortController().signal
     try {
       const result = await callback({ signal, fencingToken: this.#fencingToken })
       return [true, result]
     } finally {
       this.#stopWatchdog()
-      if (signal.aborted) this.#releaseIfStillHeld()
-      else await this.#releaseAfterRun()
+      if (!signal.aborted) await this.#releaseAfterRun()
+      else if (watchdog?.mayStillHold) this.#releaseIfStillHeld()
     }
   }
 
@@ -509,6 +523,7 @@ export class Lock {
     const lose = (reason: string, cause: unknown) => {
       if (stopped) return
       stop()
+      watchdog.mayStillHold = !(cause instanceof E_LOCK_NOT_OWNED)
       this.#lost(reason)
       controller.abort(new E_LOCK_LOST(`Lock "${this.key}" was lost: ${reason}`, { cause }))
     }
@@ -540,9 +555,10 @@ export class Lock {
       }
       tickTimer = setTimeout(tick, interval)
     }
+    const watchdog: Watchdog = { controller, stop, mayStillHold: false }
     armExpiry()
     tickTimer = setTimeout(tick, interval)
-    this.#watchdog = { controller, stop }
+    this.#watchdog = watchdog
   }
 
   #stopWatchdog() {
