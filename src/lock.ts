@@ -21,19 +21,6 @@ import type {
 
 type FailureReason = LockEvents['lock:failed']['reason']
 
-interface Watchdog {
-  /**
-   * Aborted with E_LOCK_LOST when the lock is lost
-   */
-  controller: AbortController
-  stop: () => void
-  /**
-   * Given up at the lock's expiry rather than refused: an extension
-   * answered late may still hold it in the store
-   */
-  mayStillHold: boolean
-}
-
 /**
  * With a timeout, a store call of `acquire()` gets at least this long to
  * answer, even when it starts right at the deadline: a healthy store never
@@ -55,7 +42,7 @@ export class Lock {
   #expirationTime: number | null
   #fencingToken: number | null
   #acquired: boolean
-  #watchdog?: Watchdog
+  #watchdog?: { controller: AbortController; stop: () => void }
   #holderRemainingTime: number | null | undefined
   /**
    * Bumped when the lock is taken, released or lost: an extension
@@ -459,27 +446,14 @@ export class Lock {
   }
 
   async #runHeld<T>(callback: (context: LockRunContext) => T | Promise<T>): Promise<[true, T]> {
-    const watchdog = this.#watchdog
-    const signal = watchdog?.controller.signal ?? new AbortController().signal
+    const signal = this.#watchdog?.controller.signal ?? new AbortController().signal
     try {
       const result = await callback({ signal, fencingToken: this.#fencingToken })
       return [true, result]
     } finally {
       this.#stopWatchdog()
       if (!signal.aborted) await this.#releaseAfterRun()
-      else if (watchdog?.mayStillHold) this.#releaseIfStillHeld()
     }
-  }
-
-  /**
-   * After the watchdog gave the lock up: an extension answered late may
-   * still hold it in the store. Not awaited, as the store may be the one
-   * stalling; owner-checked, so it frees nobody else's lock.
-   */
-  #releaseIfStillHeld() {
-    Promise.resolve()
-      .then(() => this.#store.delete(this.#storeKey, this.#owner))
-      .catch(() => {})
   }
 
   /**
@@ -523,7 +497,6 @@ export class Lock {
     const lose = (reason: string, cause: unknown) => {
       if (stopped) return
       stop()
-      watchdog.mayStillHold = !(cause instanceof E_LOCK_NOT_OWNED)
       this.#lost(reason)
       controller.abort(new E_LOCK_LOST(`Lock "${this.key}" was lost: ${reason}`, { cause }))
     }
@@ -555,10 +528,9 @@ export class Lock {
       }
       tickTimer = setTimeout(tick, interval)
     }
-    const watchdog: Watchdog = { controller, stop, mayStillHold: false }
     armExpiry()
     tickTimer = setTimeout(tick, interval)
-    this.#watchdog = watchdog
+    this.#watchdog = { controller, stop }
   }
 
   #stopWatchdog() {
