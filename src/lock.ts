@@ -28,6 +28,19 @@ type FailureReason = LockEvents['lock:failed']['reason']
  */
 export const STORE_ANSWER_GRACE = 1000
 
+let arrivals = 0
+
+/**
+ * When an acquire started, as its waits give it to the store: `startedAt`
+ * plus a fraction of a ms that grows with each acquire of this process
+ * that waits (wrapping at 1000), so that two waiters whose acquires
+ * started in the same millisecond do not tie for their place in line
+ */
+function arrivalAfter(startedAt: number): number {
+  arrivals = (arrivals + 1) % 1000
+  return startedAt + arrivals / 1000
+}
+
 /**
  * One lock on one key, held by one owner. Every method is a single call
  * to the store; waiting and the watchdog live here, shared by all stores.
@@ -127,10 +140,12 @@ export class Lock {
     const maxAttempts = retry.attempts === null ? Infinity : Math.max(1, retry.attempts)
     const deadline = retry.timeout === null ? Infinity : startedAt + retry.timeout
     let attempts = 0
+    let arrival: number | undefined
 
     if (maxAttempts > 1 && this.#store.hasWaiters?.(this.#storeKey)) {
       const wait = Math.max(1, Math.min(retry.delay, deadline - startedAt))
-      if (await this.#waitForRelease(wait, signal, startedAt, attempts)) {
+      arrival ??= arrivalAfter(startedAt)
+      if (await this.#waitForRelease(wait, signal, startedAt, arrival, attempts)) {
         return this.#held(options.autoExtend)
       }
     }
@@ -180,7 +195,8 @@ export class Lock {
        * At least 1 ms, so a store answering "expires now" cannot spin us
        */
       wait = Math.max(1, Math.min(wait, deadline - now))
-      if (await this.#waitForRelease(wait, signal, startedAt, attempts)) {
+      arrival ??= arrivalAfter(startedAt)
+      if (await this.#waitForRelease(wait, signal, startedAt, arrival, attempts)) {
         return this.#held(options.autoExtend)
       }
     }
@@ -376,6 +392,7 @@ export class Lock {
     ms: number,
     signal: AbortSignal | undefined,
     startedAt: number,
+    arrival: number,
     attempts: number
   ): Promise<boolean> {
     let handoff: Handoff | void
@@ -384,7 +401,7 @@ export class Lock {
       handoff = await this.#store.waitForRelease(this.#storeKey, ms, signal, {
         owner: this.#owner,
         ttl: this.#ttl,
-        waitingSince: startedAt,
+        waitingSince: arrival,
       })
     } catch (error) {
       this.#failed(startedAt, attempts, signal?.aborted ? 'aborted' : 'error')

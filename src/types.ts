@@ -34,8 +34,10 @@ export interface LockClaim {
   owner: string
   ttl: number | null
   /**
-   * `Date.now()` when the acquire started: waiters stand in line in this
-   * order, so a waiter that woke and failed again keeps its place
+   * `Date.now()` when the acquire started, with a fraction of a ms that
+   * tells apart the acquires of this process that started in the same
+   * one: waiters stand in line in this order, so a waiter that woke and
+   * failed again keeps its place
    */
   waitingSince: number
 }

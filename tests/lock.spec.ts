@@ -243,6 +243,25 @@ test.group('Memory store | contention', () => {
     assert.deepEqual(order, [0, 1, 2, 3, 4])
   })
 
+  test('waiters whose acquires start in the same millisecond keep their order too', async ({
+    assert,
+  }) => {
+    const locks = new LockFactory(new MemoryStore(), { ttl: '5s', retry: { delay: 20 } })
+    const order: number[] = []
+    await Promise.all(
+      Array.from({ length: 30 }, (_, index) =>
+        locks.createLock('burst').run(async () => {
+          order.push(index)
+          await sleep(15)
+        })
+      )
+    )
+    assert.deepEqual(
+      order,
+      Array.from({ length: 30 }, (_, index) => index)
+    )
+  })
+
   test('waiters are woken one by one in arrival order, without polling', async ({ assert }) => {
     const store = new CountingMemoryStore()
     const locks = new LockFactory(store, { retry: { delay: '30s', timeout: '60s' } })
