@@ -12,8 +12,8 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 /**
  * Resolves with the promise's value, or `undefined` once `ms` have passed
- * (never when Infinity), or rejects with `signal.reason` when aborted first. The timer never
- * outlives the race.
+ * (never when Infinity), or rejects with `signal.reason` when aborted
+ * first. The timer never outlives the race.
  */
 export function settleWithin<T>(
   promise: Promise<T> | null,

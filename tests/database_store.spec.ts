@@ -14,7 +14,8 @@ import { DatabaseStore, PRUNE_GRACE } from '../src/stores/database.ts'
 import { dialectOf } from '../src/stores/database/dialects.ts'
 import { PreparedStatements } from '../src/stores/database/prepared_statements.ts'
 import type { LockStore, SerializedLock } from '../src/types.ts'
-import { sleep } from '../src/wait.ts'
+import { settleWithin, sleep } from '../src/wait.ts'
+import { pollUntil } from './helpers/poll.ts'
 import { APP_ROOT, setupLockApp } from './helpers/app.ts'
 import { SERVICES } from './helpers/services.ts'
 import {
@@ -121,21 +122,19 @@ async function startSilentServer() {
  * Checks every 200 ms until `check` passes, for up to `ms`
  */
 async function until(check: () => boolean | Promise<boolean>, ms = 10_000) {
-  const deadline = Date.now() + ms
-  while (!(await check()) && Date.now() < deadline) await sleep(200)
+  await pollUntil(check, ms, 200)
 }
 
 /**
  * Whether the promise settles within `ms`
  */
 async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)))
-  try {
-    return await Promise.race([promise.then(() => true), timeout])
-  } finally {
-    clearTimeout(timer)
-  }
+  return (
+    (await settleWithin(
+      promise.then(() => true),
+      ms
+    )) === true
+  )
 }
 
 const SILENT_LOG = { warn() {}, error() {}, debug() {}, deprecate() {} }

@@ -10,6 +10,7 @@ import { E_INVALID_LOCK_CONFIG } from '../src/errors.ts'
 import { RedisStore } from '../src/stores/redis.ts'
 import type { LockStore, StoreEntry } from '../src/types.ts'
 import { sleep } from '../src/wait.ts'
+import { pollUntil } from './helpers/poll.ts'
 import { startApp, type TestApp } from './fixtures/middleware/app.ts'
 import { canConnect, SERVICES, serviceAvailable, uniqueKey } from './helpers/services.ts'
 
@@ -63,11 +64,7 @@ async function call(url: string, path: string, options: Call = {}): Promise<Repl
  * generous deadline
  */
 async function until(condition: () => boolean | Promise<boolean>, what: string, ms = 20_000) {
-  const deadline = Date.now() + ms
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`)
-    await sleep(10)
-  }
+  if (!(await pollUntil(condition, ms, 10))) throw new Error(`Timed out waiting for ${what}`)
 }
 
 function statusOf(reply: Promise<Reply>): Promise<number> {

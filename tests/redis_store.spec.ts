@@ -843,15 +843,29 @@ test.group('Redis store | a private server going down', (group) => {
     server = undefined
   })
 
-  function privateStore(cleanup: TestContext['cleanup'], options: object) {
-    const connection = new Redis({ port: server!.port, retryStrategy: () => 100, ...options })
-    connection.on('error', () => {})
-    const store = new RedisStore({ connection })
+  /**
+   * A store on the private server; with `subscriberOptions`, given a
+   * subscriber connection of its own
+   */
+  function privateStore(
+    cleanup: TestContext['cleanup'],
+    options: object,
+    subscriberOptions?: object
+  ) {
+    const connect = (clientOptions: object) => {
+      const client = new Redis({ port: server!.port, retryStrategy: () => 100, ...clientOptions })
+      client.on('error', () => {})
+      return client
+    }
+    const connection = connect(options)
+    const subscriber = subscriberOptions && connect(subscriberOptions)
+    const store = new RedisStore({ connection, subscriber })
     cleanup(async () => {
       await store.close()
       connection.disconnect()
+      subscriber?.disconnect()
     })
-    return { connection, store, locks: new LockFactory(store, { prefix: 'private' }) }
+    return { connection, subscriber, store, locks: new LockFactory(store, { prefix: 'private' }) }
   }
 
   async function untilReady(connection: Redis) {
@@ -938,19 +952,11 @@ test.group('Redis store | a private server going down', (group) => {
     cleanup,
   }) => {
     server = await RedisServer.start()
-    const connection = new Redis({ port: server.port, retryStrategy: () => 100 })
-    const subscriber = new Redis({
-      port: server.port,
-      retryStrategy: () => 100,
-      maxRetriesPerRequest: null,
-    })
-    for (const client of [connection, subscriber]) client.on('error', () => {})
-    cleanup(() => {
-      connection.disconnect()
-      subscriber.disconnect()
-    })
-    const store = new RedisStore({ connection, subscriber })
-    const locks = new LockFactory(store, { prefix: 'private' })
+    const { connection, subscriber, store, locks } = privateStore(
+      cleanup,
+      {},
+      { maxRetriesPerRequest: null }
+    )
     await untilReady(connection)
     assert.isTrue(await locks.createLock('closing', '10s').acquire())
     const waiting = locks
@@ -960,7 +966,7 @@ test.group('Redis store | a private server going down', (group) => {
     await sleep(200)
 
     await server.stop()
-    while (subscriber.status === 'ready') await sleep(20)
+    while (subscriber!.status === 'ready') await sleep(20)
     const closed = store.close().then(() => 'closed')
     assert.equal(await settleWithin(closed, 2000), 'closed')
     /**

@@ -16,6 +16,7 @@ import {
   startFaultyLocks,
   startPostgresServer,
   startRedisServer,
+  type FaultServer,
   type FaultVariant,
 } from './helpers/fault_servers.ts'
 import { describeOutcome, isStorageError, onceBack, timed } from './helpers/outcomes.ts'
@@ -59,6 +60,22 @@ const VARIANTS: Variant[] = [
   },
 ]
 
+/**
+ * Freezes the server for STALL ms around `during`
+ */
+async function frozen<T>(server: FaultServer, during: () => Promise<T>): Promise<T> {
+  server.pause()
+  const pausedAt = Date.now()
+  try {
+    const result = during()
+    await sleep(STALL - (Date.now() - pausedAt))
+    server.resume()
+    return await result
+  } finally {
+    server.resume()
+  }
+}
+
 test.group('Reliability | server frozen during acquire, extend and release', () => {
   for (const variant of VARIANTS) {
     test(variant.title, async ({ assert, cleanup }) => {
@@ -67,22 +84,6 @@ test.group('Reliability | server frozen during acquire, extend and release', () 
        * A call without a timeout of its own: the client's, or the thaw
        */
       const unbounded = (variant.clientTimeout ?? STALL) + SLACK
-
-      /**
-       * Freezes the server for STALL ms around `during`
-       */
-      async function frozen<T>(during: () => Promise<T>): Promise<T> {
-        server.pause()
-        const pausedAt = Date.now()
-        try {
-          const result = during()
-          await sleep(STALL - (Date.now() - pausedAt))
-          server.resume()
-          return await result
-        } finally {
-          server.resume()
-        }
-      }
 
       /**
        * Acquire: a waiter on a held key and a try on a free key both fail
@@ -98,7 +99,7 @@ test.group('Reliability | server frozen during acquire, extend and release', () 
       const freeTtl = variant.clientTimeout === undefined ? '30s' : '3s'
       const holder = locks.createLock(held, '20s')
       assert.isTrue(await holder.acquire())
-      const [waiter, freeTry] = await frozen(() =>
+      const [waiter, freeTry] = await frozen(server, () =>
         Promise.all([
           timed(() => locks.createLock(held, '20s').acquire({ retry: { timeout: 800 } })),
           timed(() => locks.createLock(free, freeTtl).acquire({ retry: { timeout: 500 } })),
@@ -135,7 +136,7 @@ test.group('Reliability | server frozen during acquire, extend and release', () 
        * Extend: it succeeds once the server thaws, or fails within the
        * client's timeout; either way the holder still holds, alone
        */
-      const [extended, refused] = await frozen(() =>
+      const [extended, refused] = await frozen(server, () =>
         Promise.all([
           timed(() => holder.extend('20s')),
           timed(() => locks.createLock(held, '20s').acquire({ retry: { timeout: 500 } })),
@@ -152,7 +153,7 @@ test.group('Reliability | server frozen during acquire, extend and release', () 
        * release went through, or fails; never both hold it
        */
       const contender = locks.createLock(held, '20s')
-      const [released, waited] = await frozen(() =>
+      const [released, waited] = await frozen(server, () =>
         Promise.all([
           timed(() => holder.release()),
           timed(() => contender.acquire({ retry: { timeout: STALL + 4000 } })),
@@ -186,14 +187,10 @@ test.group('Reliability | server frozen under an aborted acquire and an autoExte
       const key = uniqueKey('aborted')
       const controller = new AbortController()
       const reason = new Error('the caller gave up')
-      server.pause()
-      const thawed = sleep(STALL).then(() => server.resume())
-      const abortTimer = setTimeout(() => controller.abort(reason), 300)
-      const aborted = await timed(() =>
-        locks.createLock(key, '30s').acquire({ signal: controller.signal })
-      )
-      clearTimeout(abortTimer)
-      await thawed
+      const aborted = await frozen(server, () => {
+        setTimeout(() => controller.abort(reason), 300)
+        return timed(() => locks.createLock(key, '30s').acquire({ signal: controller.signal }))
+      })
       assert.strictEqual(aborted.error, reason, describeOutcome(aborted))
       assert.isBelow(aborted.elapsed, STALL)
       if (variant.clientTimeout === undefined) {
