@@ -375,12 +375,15 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
   }
 
   async extend(key: string, owner: string, duration: number): Promise<void> {
+    const stored = this.#key(key)
+    const startedAt = Date.now()
     const result = await this.#query(`extend "${key}"`, this.#sql.extend, {
-      key: this.#key(key),
+      key: stored,
       owner,
       duration: Math.ceil(duration),
     })
     if (this.#dialect.changes(result) === 0) throw new E_LOCK_NOT_OWNED()
+    this.#waiters?.extended(stored, startedAt + duration)
   }
 
   /**

@@ -299,8 +299,10 @@ export class RedisStore implements LockStore, SemaphoreStore {
   }
 
   async extend(key: string, owner: string, duration: number): Promise<void> {
+    const startedAt = Date.now()
     const extended = await this.#run(EXTEND, 1, [lockKey(key), owner, Math.ceil(duration)])
     if (!isOne(extended)) throw new E_LOCK_NOT_OWNED()
+    this.#releases?.waiters.extended(key, startedAt + duration)
   }
 
   /**

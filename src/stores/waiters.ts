@@ -256,6 +256,17 @@ export class Waiters {
   }
 
   /**
+   * A lock of the key was extended, to expire at `until` at the earliest.
+   * A lock handed over here is then held here until then, not only until
+   * its first ttl ran out: newcomers keep joining the line rather than
+   * spend a refused try.
+   */
+  extended(key: string, until: number) {
+    const streak = this.#streaks.get(key)
+    if (streak && this.#isHeldHere(streak)) streak.heldHereUntil = until
+  }
+
+  /**
    * Counts `owner`'s try of the key as standing in line while the store
    * call runs. A waiter between two tries, or whose first try was refused
    * and which reads the holder's time left, is not in line, and a newcomer

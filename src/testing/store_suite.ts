@@ -704,6 +704,35 @@ export function registerStoreSuite(name: string, options: StoreSuiteOptions) {
       await newcomer.release()
     })
 
+    test('a lock handed to a waiter and extended still holds newcomers in line', async ({
+      assert,
+    }) => {
+      const locks = new LockFactory(current.store!, { prefix: current.prefix })
+      await waitOnce(locks)
+      const holder = locks.createLock('extended here', '10s')
+      await holder.acquire()
+      const handed = locks.createLock('extended here', 300)
+      const handing = handed.acquire({ retry: { delay: '30s' } })
+      await sleep(100)
+      await holder.release()
+      assert.isTrue(await handing)
+      await handed.extend('10s')
+      await sleep(500)
+
+      /**
+       * Past the handed lock's first ttl, but not its extension: the
+       * newcomer joins the line rather than spend a refused try
+       */
+      const calls = countSaves(current.store!)
+      const newcomer = locks.createLock('extended here', '10s')
+      const waiting = newcomer.acquire({ retry: { delay: '30s', timeout: '15s' } })
+      await sleep(100)
+      assert.equal(calls.saves, 0, 'the newcomer spent a refused try')
+      await handed.release()
+      assert.isTrue(await waiting)
+      await newcomer.release()
+    })
+
     test('a process alone on a busy key stands back for others ever more rarely', async ({
       assert,
     }) => {
