@@ -1,0 +1,265 @@
+/**
+ * What the servers themselves spend per lock operation, next to the raw
+ * baselines of the benchmark. Wall-clock ratios move with the machine's
+ * noise by more than the few µs in question; these counts do not, so
+ * they show whether an unmet uncontended goal is within reach.
+ *
+ *   npm run bench:cost
+ *
+ * - Redis (a private redis-server): µs per call from `INFO commandstats`
+ *   (an EVALSHA's count includes the commands its script runs) for the
+ *   raw `SET NX PX`, a script that returns at once, a script running only
+ *   that `SET`, our acquire script (with the fencing token), and both
+ *   releases; then the ceiling that the cheapest script puts on the
+ *   sequential ratio, from the raw pair's round trip measured here.
+ * - MariaDB (the benchmark's own database): CPU time of the server
+ *   process per acquire + release pair, 64 loops on distinct keys, for
+ *   the raw upsert + `DELETE`, our statements (the released row kept for
+ *   its fencing value), and our acquire with a `DELETE` as release.
+ *   Every variant runs through the same client path, interleaved.
+ */
+import { readFile } from 'node:fs/promises'
+import knex, { type Knex } from 'knex'
+import { Redis } from 'ioredis'
+import { newOwner } from './contenders/contender.ts'
+import { median } from './lib/stats.ts'
+import { startServices } from './lib/services.ts'
+import { ACQUIRE, RELEASE } from '../src/stores/redis_scripts.ts'
+import { dialectOf } from '../src/stores/database/dialects.ts'
+import { PreparedStatements } from '../src/stores/database/prepared_statements.ts'
+
+const TTL_MS = 10_000
+const REDIS_CALLS = 20_000
+const MYSQL_ROUNDS = 5
+const MYSQL_ROUND_MS = 2000
+const MYSQL_LOOPS = 64
+
+const RAW_RELEASE_LUA = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`
+
+/**
+ * The acquire scripts, each called as ours is: 3 keys, 3 arguments
+ */
+const ACQUIRE_VARIANTS: Array<[label: string, lua: string]> = [
+  ['a script that returns at once', 'return {1, 1}'],
+  [
+    'a script running only the `SET NX PX`',
+    `if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return {0} end
+return {1, 1}`,
+  ],
+  ['adonis-lock `ACQUIRE` (SET NX PX, INCR, PEXPIRE)', ACQUIRE.lua],
+]
+
+async function usecPerCall(admin: Redis, command: string): Promise<number> {
+  const info = await admin.info('commandstats')
+  const match = new RegExp(`^cmdstat_${command}:calls=\\d+,usec=\\d+,usec_per_call=([\\d.]+)`, 'm')
+  return Number(match.exec(info)?.[1] ?? Number.NaN)
+}
+
+async function redisCosts(port: number) {
+  const client = new Redis({ port })
+  const admin = new Redis({ port })
+  try {
+    const key = '{cost}'
+    const owner = newOwner()
+    const rows: Array<[string, number]> = []
+
+    await admin.config('RESETSTAT')
+    for (let i = 0; i < REDIS_CALLS; i++) {
+      await client.set(key, owner, 'PX', TTL_MS, 'NX')
+      await client.del(key)
+    }
+    const bareSet = await usecPerCall(admin, 'set')
+    rows.push(['`SET key owner PX ttl NX` (raw baseline; ours with `fencing: false`)', bareSet])
+
+    const scriptCosts: number[] = []
+    for (const [label, lua] of ACQUIRE_VARIANTS) {
+      const sha = (await client.script('LOAD', lua)) as string
+      await admin.config('RESETSTAT')
+      for (let i = 0; i < REDIS_CALLS; i++) {
+        await client.evalsha(sha, 3, key, `${key}:fencing`, `${key}:waited`, owner, TTL_MS, 60_000)
+        await client.del(key)
+      }
+      const cost = await usecPerCall(admin, 'evalsha')
+      scriptCosts.push(cost)
+      rows.push([label, cost])
+    }
+
+    /**
+     * Releases, each after a bare SET; the raw pair's round trip is timed
+     * on the client meanwhile
+     */
+    const rawRelease = (await client.script('LOAD', RAW_RELEASE_LUA)) as string
+    await admin.config('RESETSTAT')
+    const started = performance.now()
+    for (let i = 0; i < REDIS_CALLS; i++) {
+      await client.set(key, owner, 'PX', TTL_MS, 'NX')
+      await client.evalsha(rawRelease, 1, key, owner)
+    }
+    const rawPairUs = ((performance.now() - started) * 1000) / REDIS_CALLS
+    rows.push(['raw release script (GET, DEL)', await usecPerCall(admin, 'evalsha')])
+
+    await client.script('LOAD', RELEASE.lua)
+    await admin.config('RESETSTAT')
+    for (let i = 0; i < REDIS_CALLS; i++) {
+      await client.set(key, owner, 'PX', TTL_MS, 'NX')
+      await client.evalsha(RELEASE.sha, 2, key, `${key}:waited`, owner, 'cost:released', key)
+    }
+    rows.push([
+      'adonis-lock `RELEASE` (GET, DEL, DEL of the waited-for mark)',
+      await usecPerCall(admin, 'evalsha'),
+    ])
+
+    const cheapestScript = scriptCosts[1] - bareSet
+    return { rows, rawPairUs, ceiling: rawPairUs / (rawPairUs + cheapestScript) }
+  } finally {
+    client.disconnect()
+    admin.disconnect()
+  }
+}
+
+/**
+ * CPU time (user + system) of the MariaDB server process, in µs; null
+ * when its /proc entry cannot be read (another machine, another user)
+ */
+async function serverCpuReader(db: Knex): Promise<(() => Promise<number>) | null> {
+  try {
+    const [[{ file }]] = await db.raw('SELECT @@pid_file AS file')
+    const pidFile = await readFile(file, 'utf8')
+    const pid = pidFile.trim()
+    /**
+     * utime and stime, fields 14 and 15 of /proc/<pid>/stat, in clock
+     * ticks of 1/100 s (USER_HZ on Linux)
+     */
+    const read = async () => {
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+      const fields = stat.split(') ')[1].split(' ')
+      return (Number(fields[11]) + Number(fields[12])) * 10_000
+    }
+    await read()
+    return read
+  } catch {
+    return null
+  }
+}
+
+type Pair = (key: string) => Promise<void>
+
+async function mysqlCosts(connection: Knex.MySql2ConnectionConfig) {
+  const db = knex({ client: 'mysql2', connection, pool: { min: 0, max: 5 } })
+  try {
+    const dialect = dialectOf(db.client.dialect)!
+    await db.schema.dropTableIfExists('cost_raw')
+    await db.schema.createTable('cost_raw', (table) => {
+      table.string('key', 255).notNullable().primary().collate('utf8mb4_bin')
+      table.string('owner', 64).notNullable()
+      table.bigint('expiration').notNullable()
+    })
+    await db.schema.dropTableIfExists('cost_ours')
+    await db.schema.createTable('cost_ours', (table) => {
+      table.string('key', 255).notNullable().primary().collate('utf8mb4_bin')
+      table.string('owner', 64).nullable()
+      table.bigint('expiration').nullable()
+      table.bigint('fencing').notNullable().defaultTo(0)
+    })
+
+    const statements = new PreparedStatements(db, 'mysql', true)
+    const ours = dialect.statements('`cost_ours`')
+    const now = "(TIMESTAMPDIFF(MICROSECOND, '1970-01-01', UTC_TIMESTAMP(6)) DIV 1000)"
+    const rawAcquire = `INSERT INTO cost_raw (\`key\`, \`owner\`, \`expiration\`)
+VALUES (:key, :owner, ${now} + :ttl)
+ON DUPLICATE KEY UPDATE
+  \`owner\` = IF(\`expiration\` <= ${now}, VALUES(\`owner\`), \`owner\`),
+  \`expiration\` = IF(\`expiration\` <= ${now}, VALUES(\`expiration\`), \`expiration\`)`
+    const rawRelease = 'DELETE FROM cost_raw WHERE `key` = :key AND `owner` = :owner'
+    const oursDelete = 'DELETE FROM `cost_ours` WHERE `key` = :key AND `owner` = :owner'
+
+    const changes = async (sql: string, bindings: Record<string, unknown>) =>
+      dialect.changes(await statements.run(sql, bindings))
+    const pair =
+      (acquire: (bindings: Record<string, unknown>) => Promise<boolean>, release: string): Pair =>
+      async (key) => {
+        const bindings = { key, owner: newOwner(), ttl: TTL_MS }
+        if (!(await acquire(bindings))) throw new Error(`${key} was held`)
+        if ((await changes(release, bindings)) !== 1) throw new Error(`${key} was not released`)
+      }
+    const oursAcquire = async (bindings: Record<string, unknown>) =>
+      dialect.acquired(await statements.run(ours.acquire, bindings)) !== null
+    const variants: Array<[string, Pair]> = [
+      [
+        'raw upsert + `DELETE`',
+        pair(async (bindings) => (await changes(rawAcquire, bindings)) > 0, rawRelease),
+      ],
+      ['adonis-lock: acquire + release (row kept)', pair(oursAcquire, ours.release)],
+      ['adonis-lock acquire + a `DELETE` (loses the fencing value)', pair(oursAcquire, oursDelete)],
+    ]
+
+    const serverCpu = await serverCpuReader(db)
+    const samples = variants.map(() => ({ rate: [] as number[], cpu: [] as number[] }))
+    for (let round = 0; round < MYSQL_ROUNDS; round++) {
+      for (const [index, [, run]] of variants.entries()) {
+        let pairs = 0
+        const cpuBefore = await serverCpu?.()
+        const started = performance.now()
+        const until = started + MYSQL_ROUND_MS
+        await Promise.all(
+          Array.from({ length: MYSQL_LOOPS }, async (_, loop) => {
+            while (performance.now() < until) {
+              await run(`cost-${index}-${loop}`)
+              pairs++
+            }
+          })
+        )
+        const elapsed = performance.now() - started
+        samples[index].rate.push((pairs * 1000) / elapsed)
+        if (serverCpu) samples[index].cpu.push(((await serverCpu()) - cpuBefore!) / pairs)
+      }
+    }
+    return {
+      measuredCpu: serverCpu !== null,
+      rows: variants.map(([label], index) => ({
+        label,
+        rate: median(samples[index].rate),
+        cpu: serverCpu ? median(samples[index].cpu) : Number.NaN,
+      })),
+    }
+  } finally {
+    await db.schema.dropTableIfExists('cost_raw').catch(() => {})
+    await db.schema.dropTableIfExists('cost_ours').catch(() => {})
+    await db.destroy()
+  }
+}
+
+const services = await startServices()
+try {
+  const { redis, mysql } = services.targets
+  if (redis) {
+    const { rows, rawPairUs, ceiling } = await redisCosts(redis.port)
+    console.log(`## Redis: server µs per call (${REDIS_CALLS} calls each)\n`)
+    console.log('| call | µs per call |\n| --- | ---: |')
+    for (const [label, cost] of rows) console.log(`| ${label} | ${cost.toFixed(2)} |`)
+    console.log(
+      `\nRaw pair (SET + release script), round trip here: ${rawPairUs.toFixed(1)} µs. ` +
+        `A fencing token needs a script in the acquire; even the cheapest one above limits ` +
+        `the sequential ratio to ${ceiling.toFixed(3)}x of raw.\n`
+    )
+  }
+  if (mysql) {
+    const { poolSize, ...connection } = mysql
+    const { rows, measuredCpu } = await mysqlCosts(connection)
+    console.log(
+      `## MariaDB: ${MYSQL_LOOPS} loops on distinct keys, medians of ${MYSQL_ROUNDS} interleaved rounds\n`
+    )
+    console.log('| pair | pairs/s | server CPU µs per pair |\n| --- | ---: | ---: |')
+    for (const row of rows) {
+      const cpu = measuredCpu ? row.cpu.toFixed(0) : 'n/a'
+      console.log(`| ${row.label} | ${row.rate.toFixed(0)} | ${cpu} |`)
+    }
+    if (!measuredCpu) console.log('\n(the server process is not readable here: no CPU column)')
+  }
+  for (const reason of services.missing) console.log(`skipped: ${reason}`)
+} finally {
+  await services.stop()
+}
