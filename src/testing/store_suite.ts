@@ -680,17 +680,27 @@ export function registerStoreSuite(name: string, options: StoreSuiteOptions) {
       await newcomer.release()
     })
 
+    /**
+     * A lock of 300 ms ttl that the release of a holder of this process
+     * hands over (after a first wait, so that the store has its waiters)
+     */
+    async function handedOver(locks: LockFactory, key: string) {
+      await waitOnce(locks)
+      const holder = locks.createLock(key, '10s')
+      await holder.acquire()
+      const handed = locks.createLock(key, 300)
+      const handing = handed.acquire({ retry: { delay: '30s' } })
+      await sleep(100)
+      await holder.release()
+      return { handed, acquired: await handing }
+    }
+
     test('a lock handed to a waiter that expires unreleased holds no newcomer back', async ({
       assert,
     }) => {
       const locks = new LockFactory(current.store!, { prefix: current.prefix })
-      await waitOnce(locks)
-      const holder = locks.createLock('expired here', '10s')
-      await holder.acquire()
-      const handed = locks.createLock('expired here', 300).acquire({ retry: { delay: '30s' } })
-      await sleep(100)
-      await holder.release()
-      assert.isTrue(await handed)
+      const { acquired } = await handedOver(locks, 'expired here')
+      assert.isTrue(acquired)
       await sleep(500)
 
       /**
@@ -708,14 +718,8 @@ export function registerStoreSuite(name: string, options: StoreSuiteOptions) {
       assert,
     }) => {
       const locks = new LockFactory(current.store!, { prefix: current.prefix })
-      await waitOnce(locks)
-      const holder = locks.createLock('extended here', '10s')
-      await holder.acquire()
-      const handed = locks.createLock('extended here', 300)
-      const handing = handed.acquire({ retry: { delay: '30s' } })
-      await sleep(100)
-      await holder.release()
-      assert.isTrue(await handing)
+      const { handed, acquired } = await handedOver(locks, 'extended here')
+      assert.isTrue(acquired)
       await handed.extend('10s')
       await sleep(500)
 
