@@ -108,7 +108,7 @@ async function redisCosts(port: number) {
       await client.evalsha(RELEASE.sha, 2, key, `${key}:waited`, owner, 'cost:released', key)
     }
     rows.push([
-      'adonis-lock `RELEASE` (GET, DEL, DEL of the waited-for mark)',
+      'adonis-lock `RELEASE` (GET, DEL; PUBLISH when the value says a try was refused)',
       await usecPerCall(admin, 'evalsha'),
     ])
 

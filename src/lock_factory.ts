@@ -117,6 +117,10 @@ export function validateKey(key: unknown): asserts key is string {
   }
 }
 
+/**
+ * Owners holding a NUL are refused: PostgreSQL text cannot hold one, and
+ * the Redis store marks a lock waited for with one (WAITED_MARK)
+ */
 function assertSerializedLock(value: unknown): asserts value is SerializedLock {
   const lock = value as Record<string, unknown> | null
   const problem =
@@ -124,15 +128,17 @@ function assertSerializedLock(value: unknown): asserts value is SerializedLock {
       ? 'expected the object returned by lock.serialize()'
       : typeof lock.owner !== 'string' || lock.owner.length === 0
         ? '"owner" must be a non-empty string'
-        : !isMsOrNull(lock.ttl) || (lock.ttl !== null && !isDuration(lock.ttl))
-          ? '"ttl" must be a number of ms or null'
-          : !isMsOrNull(lock.expirationTime)
-            ? '"expirationTime" must be a timestamp or null'
-            : lock.fencingToken !== undefined &&
-                lock.fencingToken !== null &&
-                !Number.isSafeInteger(lock.fencingToken)
-              ? '"fencingToken" must be an integer or null'
-              : null
+        : lock.owner.includes('\u0000')
+          ? '"owner" must not hold a NUL character'
+          : !isMsOrNull(lock.ttl) || (lock.ttl !== null && !isDuration(lock.ttl))
+            ? '"ttl" must be a number of ms or null'
+            : !isMsOrNull(lock.expirationTime)
+              ? '"expirationTime" must be a timestamp or null'
+              : lock.fencingToken !== undefined &&
+                  lock.fencingToken !== null &&
+                  !Number.isSafeInteger(lock.fencingToken)
+                ? '"fencingToken" must be an integer or null'
+                : null
   if (problem) throw new E_INVALID_SERIALIZED_LOCK(`Cannot restore lock: ${problem}`)
 }
 

@@ -8,6 +8,7 @@ import type { RedisStoreConfig } from '../src/define_config.ts'
 import { E_INVALID_LOCK_CONFIG, E_LOCK_NOT_OWNED, E_LOCK_STORAGE_ERROR } from '../src/errors.ts'
 import { LockFactory } from '../src/lock_factory.ts'
 import { RedisStore } from '../src/stores/redis.ts'
+import { WAITED_MARK } from '../src/stores/redis_scripts.ts'
 import type { SerializedLock } from '../src/types.ts'
 import { settleWithin, sleep } from '../src/wait.ts'
 import { setupLockApp } from './helpers/app.ts'
@@ -360,11 +361,13 @@ test.group('Redis store | fencing: false', (group) => {
     const sent = await recordCommands(connection)
     await assertRefusalsTellTimeLeft(assert, store, prefix)
     assert.deepEqual(sent, ['set', 'evalsha', 'set', 'set', 'evalsha'])
-    assert.equal(await connection.get(`{${prefix}:held}`), 'holder')
-    const marked = await connection.pttl(`{${prefix}:held}:waited`)
-    assert.isAbove(marked, 4000)
-    assert.isAtMost(marked, 5000)
-    assert.equal(await connection.pttl(`{${prefix}:forever}:waited`), -1)
+    assert.equal(await connection.get(`{${prefix}:held}`), `holder${WAITED_MARK}`)
+    assert.equal(await store.owner(`${prefix}:held`), 'holder')
+    const left = await connection.pttl(`{${prefix}:held}`)
+    assert.isAbove(left, 4000)
+    assert.isAtMost(left, 5000)
+    assert.equal(await connection.get(`{${prefix}:forever}`), `holder${WAITED_MARK}`)
+    assert.equal(await connection.pttl(`{${prefix}:forever}`), -1)
   })
 
   test('a lock freed between the refused SET and the PTTL means retry now', async ({
@@ -528,7 +531,7 @@ test.group('Redis store | waking waiters', (group) => {
       cleanup,
     }) => {
       const channel = uniqueKey('adonis-lock-test-channel')
-      const { connection, locks, prefix } = setup(cleanup, { channel, fencing })
+      const { locks, prefix } = setup(cleanup, { channel, fencing })
       const listener = new Redis({ port })
       cleanup(async () => {
         await listener.quit()
@@ -561,17 +564,71 @@ test.group('Redis store | waking waiters', (group) => {
        */
       await listener.call('PING')
       assert.deepEqual(messages, [`${prefix}:quiet`, `${prefix}:quiet`])
-      assert.deepEqual(await connection.keys(`*${prefix}*:waited`), [])
     })
   }
 
-  test('the mark of a refused try expires with the holder', async ({ assert, cleanup }) => {
+  test('the mark of a refused try lives in the lock, and expires with it', async ({
+    assert,
+    cleanup,
+  }) => {
     const { connection, locks, prefix } = setup(cleanup)
-    await locks.createLock('short', 300).acquire()
+    const holder = locks.createLock('short', 300)
+    await holder.acquire()
     assert.isFalse(await locks.createLock('short').acquireImmediately())
-    assert.isAtMost(await connection.pttl(`{${prefix}:short}:waited`), 300)
+    assert.equal(await connection.get(`{${prefix}:short}`), `${holder.getOwner()}${WAITED_MARK}`)
+    assert.isAtMost(await connection.pttl(`{${prefix}:short}`), 300)
     await sleep(400)
     assert.deepEqual(await connection.keys(`*${prefix}*`), [`{${prefix}:short}:fencing`])
+  })
+
+  test('a lock marked as waited for is still its owner’s, and a hand-over passes the mark on', async ({
+    assert,
+    cleanup,
+  }) => {
+    const channel = uniqueKey('adonis-lock-test-channel')
+    const { connection, store, locks, prefix } = setup(cleanup, { channel })
+    const listener = new Redis({ port })
+    cleanup(async () => {
+      await listener.quit()
+    })
+    const messages: string[] = []
+    listener.on('message', (_channel: string, message: string) => messages.push(message))
+    await listener.subscribe(channel)
+    const redisKey = `{${prefix}:marked}`
+
+    const holder = locks.createLock('marked', '10s')
+    await holder.acquire()
+    assert.isFalse(await locks.createLock('marked').acquireImmediately())
+    assert.equal(await connection.get(redisKey), `${holder.getOwner()}${WAITED_MARK}`)
+    assert.isTrue(await holder.isOwned())
+    const inspection = await store.inspect(holder.storeKey)
+    assert.equal(inspection?.owner, holder.getOwner())
+    await holder.extend('20s')
+    assert.isAbove(await connection.pttl(redisKey), 10_000)
+    const impostor = locks.restoreLock({ ...holder.serialize(), owner: 'someone else' })
+    await assert.rejects(() => impostor.release(), E_LOCK_NOT_OWNED as any)
+    await assert.rejects(() => impostor.extend(), E_LOCK_NOT_OWNED as any)
+
+    const waiter = locks.createLock('marked', '10s')
+    const waiting = waiter.acquire({ retry: { delay: '30s', timeout: '15s' } })
+    await sleep(100)
+    await holder.release()
+    assert.isTrue(await waiting)
+    assert.equal(await connection.get(redisKey), `${waiter.getOwner()}${WAITED_MARK}`)
+    assert.isTrue(await waiter.isOwned())
+    assert.isFalse(await holder.isOwned())
+
+    /**
+     * The waiters of other processes, refused during the first holding,
+     * are woken by the release of the second. The listener's messages
+     * come in order, after its PING answer.
+     */
+    await listener.call('PING')
+    assert.deepEqual(messages, [])
+    await waiter.release()
+    await listener.call('PING')
+    assert.deepEqual(messages, [`${prefix}:marked`])
+    assert.equal(await connection.exists(redisKey), 0)
   })
 
   test('a waiter of another store on another connection is woken', async ({ assert, cleanup }) => {

@@ -24,6 +24,7 @@ import {
   RELEASE,
   RELEASE_SLOT,
   SLOT_OWNERS,
+  WAITED_MARK,
   type RedisScript,
 } from './redis_scripts.ts'
 
@@ -69,14 +70,6 @@ function lockKey(key: string): string {
 }
 
 /**
- * Exists while a try of the lock was refused during its holding: only
- * then does a release publish
- */
-function waitedForKey(redisKey: string): string {
-  return `${redisKey}:waited`
-}
-
-/**
  * The sorted set of a semaphore's holders, in the slot of the key's
  * fencing counter
  */
@@ -103,6 +96,13 @@ function wholeMs(ttl: number): number {
  */
 function scriptTtl(ttl: number | null): number | '' {
   return ttl === null ? '' : wholeMs(ttl)
+}
+
+/**
+ * The owner in the value of a lock, without the mark of a lock waited for
+ */
+function ownerIn(value: string | null): string | null {
+  return value?.endsWith(WAITED_MARK) ? value.slice(0, -WAITED_MARK.length) : value
 }
 
 /**
@@ -198,13 +198,12 @@ export class RedisStore implements LockStore, SemaphoreStore {
       /**
        * Only refused tries pay this second call
        */
-      const left = await this.#run(MARK_REFUSED, 2, [redisKey, waitedForKey(redisKey)])
+      const left = await this.#run(MARK_REFUSED, 1, [redisKey])
       return { acquired: false, retryAfter: msLeft(left as number) }
     }
-    const reply = await this.#run(ACQUIRE, 3, [
+    const reply = await this.#run(ACQUIRE, 2, [
       redisKey,
       `${redisKey}:fencing`,
-      waitedForKey(redisKey),
       owner,
       scriptTtl(ttl),
       counterTtl(ttl),
@@ -224,14 +223,7 @@ export class RedisStore implements LockStore, SemaphoreStore {
       (claimOwner) => this.delete(key, claimOwner)
     )
     if (handedOver) return handedOver
-    const redisKey = lockKey(key)
-    const released = await this.#run(RELEASE, 2, [
-      redisKey,
-      waitedForKey(redisKey),
-      owner,
-      this.#channel,
-      key,
-    ])
+    const released = await this.#run(RELEASE, 1, [lockKey(key), owner, this.#channel, key])
     if (Number(released) === 0) throw new E_LOCK_NOT_OWNED()
     this.#wakeUnpublished(key, released)
   }
@@ -254,13 +246,7 @@ export class RedisStore implements LockStore, SemaphoreStore {
   }
 
   async forceDelete(key: string): Promise<void> {
-    const redisKey = lockKey(key)
-    const released = await this.#run(FORCE_RELEASE, 2, [
-      redisKey,
-      waitedForKey(redisKey),
-      this.#channel,
-      key,
-    ])
+    const released = await this.#run(FORCE_RELEASE, 1, [lockKey(key), this.#channel, key])
     this.#wakeUnpublished(key, released)
   }
 
@@ -278,7 +264,7 @@ export class RedisStore implements LockStore, SemaphoreStore {
   }
 
   async owner(key: string): Promise<string | null> {
-    return this.#connection.get(lockKey(key))
+    return ownerIn(await this.#connection.get(lockKey(key)))
   }
 
   /**

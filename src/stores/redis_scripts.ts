@@ -50,47 +50,71 @@ end
 `
 
 /**
- * A refused try marks the lock `lock` as waited for (`marker`), for as
- * long as the holder has left: only the release of a lock waited for
- * publishes. A waiter sleeps at most that long before it tries again,
- * and then marks it again. Returns the PTTL of the lock.
+ * Ends the value of a lock (its owner) once a try was refused during the
+ * holding: only the release of a lock waited for publishes. Kept in the
+ * value, the mark lives and dies with the holding, and a release reads it
+ * with the owner, at no extra command. No owner holds a NUL (restoreLock
+ * refuses them, and generated owners are UUIDs), so none ends like it.
  */
-const MARK_WAITED_FOR = `
-local function mark_waited_for(lock, marker)
-  local left = redis.call('PTTL', lock)
-  if left == -1 then
-    redis.call('SET', marker, '1')
-  elseif left > 0 and redis.call('PTTL', marker) < left then
-    redis.call('SET', marker, '1', 'PX', left)
-  end
-  return left
+export const WAITED_MARK = '\u0000waited'
+
+/**
+ * WAITED_MARK in Lua
+ */
+const WAITED = `
+local WAITED = '\\0waited'
+`
+
+const IS_WAITED_FOR = `
+local function is_waited_for(value)
+  return string.sub(value, -#WAITED) == WAITED
 end
 `
 
 /**
- * KEYS: lock, fencing counter, waited-for marker. ARGV: owner, ttl ms
- * ('' = no expiry), lifetime of the counter in ms.
+ * A refused try marks the lock `lock` as waited for. A waiter sleeps at
+ * most as long as the holder has left before it tries again, and a
+ * hand-over passes the mark on. Returns the PTTL of the lock (-2: freed
+ * meanwhile).
+ */
+const MARK_WAITED_FOR = `
+local function mark_waited_for(lock)
+  local value = redis.call('GET', lock)
+  if not value then return -2 end
+  if not is_waited_for(value) then redis.call('APPEND', lock, WAITED) end
+  return redis.call('PTTL', lock)
+end
+`
+
+/**
+ * KEYS: lock, fencing counter. ARGV: owner, ttl ms ('' = no expiry),
+ * lifetime of the counter in ms.
  * Returns {1, token} when acquired, else {0, PTTL of the holder} (-1 = no expiry).
  */
 export const ACQUIRE = script(`
 ${NEXT_TOKEN}
 ${SET_OWNER}
+${WAITED}
+${IS_WAITED_FOR}
 ${MARK_WAITED_FOR}
-if not set_owner(ARGV[1], ARGV[2], 'NX') then return {0, mark_waited_for(KEYS[1], KEYS[3])} end
+if not set_owner(ARGV[1], ARGV[2], 'NX') then return {0, mark_waited_for(KEYS[1])} end
 return {1, next_token(ARGV[3])}
 `)
 
 /**
- * After a refused `SET NX` (no fencing). KEYS: lock, waited-for marker.
+ * After a refused `SET NX` (no fencing). KEYS: lock.
  * Returns the PTTL of the holder (-1 = no expiry, -2 = freed meanwhile).
  */
 export const MARK_REFUSED = script(`
+${WAITED}
+${IS_WAITED_FOR}
 ${MARK_WAITED_FOR}
-return mark_waited_for(KEYS[1], KEYS[2])
+return mark_waited_for(KEYS[1])
 `)
 
 /**
- * Hands the lock from its holder straight to a waiter.
+ * Hands the lock from its holder straight to a waiter, with the mark of a
+ * lock waited for: the waiters of other processes still wait.
  * KEYS: lock, fencing counter. ARGV: holder, next owner, its ttl ms
  * ('' = no expiry), lifetime of the counter in ms, '1' to hand out a
  * fencing token. Returns {1, token} ({1} without fencing) when handed
@@ -99,34 +123,35 @@ return mark_waited_for(KEYS[1], KEYS[2])
 export const HAND_OVER = script(`
 ${NEXT_TOKEN}
 ${SET_OWNER}
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0} end
-set_owner(ARGV[2], ARGV[3])
+${WAITED}
+local held = redis.call('GET', KEYS[1])
+local mark = ''
+if held ~= ARGV[1] then
+  if held ~= ARGV[1] .. WAITED then return {0} end
+  mark = WAITED
+end
+set_owner(ARGV[2] .. mark, ARGV[3])
 if ARGV[5] == '1' then return {1, next_token(ARGV[4])} end
 return {1}
 `)
 
 /**
- * Publishes the release of a lock that a try was refused while held:
- * there may be waiters in other processes, which only that wakes
- */
-const PUBLISH_IF_WAITED_FOR = `
-local function publish_if_waited_for(marker, channel, message)
-  if redis.call('DEL', marker) == 0 then return 1 end
-  redis.call('PUBLISH', channel, message)
-  return 2
-end
-`
-
-/**
- * KEYS: lock, waited-for marker. ARGV: owner, release channel, message.
- * Returns 2 when released and published, 1 when released (nobody waited),
- * 0 when the owner does not hold the lock.
+ * KEYS: lock. ARGV: owner, release channel, message.
+ * Returns 2 when released and published (a try was refused meanwhile:
+ * there may be waiters in other processes, which only that wakes), 1 when
+ * released (nobody waited), 0 when the owner does not hold the lock.
  */
 export const RELEASE = script(`
-${PUBLISH_IF_WAITED_FOR}
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+${WAITED}
+local held = redis.call('GET', KEYS[1])
+if held == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+if held ~= ARGV[1] .. WAITED then return 0 end
 redis.call('DEL', KEYS[1])
-return publish_if_waited_for(KEYS[2], ARGV[2], ARGV[3])
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return 2
 `)
 
 /**
@@ -134,19 +159,27 @@ return publish_if_waited_for(KEYS[2], ARGV[2], ARGV[3])
  * Returns nil when the key is free, else {owner, PTTL, counter or nil}.
  */
 export const INSPECT = script(`
+${WAITED}
+${IS_WAITED_FOR}
 local owner = redis.call('GET', KEYS[1])
 if not owner then return false end
+if is_waited_for(owner) then owner = string.sub(owner, 1, -#WAITED - 1) end
 return {owner, redis.call('PTTL', KEYS[1]), redis.call('GET', KEYS[2])}
 `)
 
 /**
- * KEYS: lock, waited-for marker. ARGV: release channel, message.
+ * KEYS: lock. ARGV: release channel, message.
  * Returns as RELEASE, 0 when the lock was free.
  */
 export const FORCE_RELEASE = script(`
-${PUBLISH_IF_WAITED_FOR}
-if redis.call('DEL', KEYS[1]) == 0 then return 0 end
-return publish_if_waited_for(KEYS[2], ARGV[1], ARGV[2])
+${WAITED}
+${IS_WAITED_FOR}
+local held = redis.call('GET', KEYS[1])
+if not held then return 0 end
+redis.call('DEL', KEYS[1])
+if not is_waited_for(held) then return 1 end
+redis.call('PUBLISH', ARGV[1], ARGV[2])
+return 2
 `)
 
 /**
@@ -154,7 +187,9 @@ return publish_if_waited_for(KEYS[2], ARGV[1], ARGV[2])
  * Returns 1 when extended, 0 when the owner does not hold the lock.
  */
 export const EXTEND = script(`
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+${WAITED}
+local held = redis.call('GET', KEYS[1])
+if held ~= ARGV[1] and held ~= ARGV[1] .. WAITED then return 0 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 `)

@@ -132,6 +132,7 @@ const serializedLocks: Array<[string, (valid: SerializedLock) => unknown]> = [
   ['{}', () => ({})],
   ["owner ''", (valid) => ({ ...valid, owner: '' })],
   ['owner 5', (valid) => ({ ...valid, owner: 5 })],
+  ["owner 'a\\u0000b'", (valid) => ({ ...valid, owner: 'a\u0000b' })],
   ['ttl -1', (valid) => ({ ...valid, ttl: -1 })],
   ["ttl '10s'", (valid) => ({ ...valid, ttl: '10s' })],
   ['ttl 2 ** 40', (valid) => ({ ...valid, ttl: 2 ** 40 })],
