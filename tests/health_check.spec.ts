@@ -4,6 +4,7 @@ import { Redis } from 'ioredis'
 import { defineConfig, LockManager, LockStoreCheck, stores } from '../index.ts'
 import { MemoryStore, RedisStore } from '../src/stores/main.ts'
 import { setupApp } from './helpers/app.ts'
+import { pollUntil } from './helpers/poll.ts'
 import { RedisServer, redisBinariesAvailable } from './helpers/redis_servers.ts'
 
 test.group('LockStoreCheck', () => {
@@ -75,8 +76,13 @@ test.group('LockStoreCheck', () => {
     const memory = down.meta!.stores.find((store: any) => store.name === 'memory')
     assert.isNumber(memory.latency)
 
+    /**
+     * The client may still be reconnecting on its own, and then refuses
+     * commands (no offline queue): the store is back once it is ready
+     */
     await server.start()
     await connection.connect().catch(() => {})
+    assert.isTrue(await pollUntil(() => connection.status === 'ready', 10_000, 20))
     const back = await check.run()
     assert.equal(back.status, 'ok')
   })
