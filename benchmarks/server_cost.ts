@@ -40,7 +40,7 @@ return 0
 `
 
 /**
- * The acquire scripts, each called as ours is: 3 keys, 3 arguments
+ * The acquire scripts, each called as ours is: 2 keys, 3 arguments
  */
 const ACQUIRE_VARIANTS: Array<[label: string, lua: string]> = [
   ['a script that returns at once', 'return {1, 1}'],
@@ -79,7 +79,7 @@ async function redisCosts(port: number) {
       const sha = (await client.script('LOAD', lua)) as string
       await admin.config('RESETSTAT')
       for (let i = 0; i < REDIS_CALLS; i++) {
-        await client.evalsha(sha, 3, key, `${key}:fencing`, `${key}:waited`, owner, TTL_MS, 60_000)
+        await client.evalsha(sha, 2, key, `${key}:fencing`, owner, TTL_MS, 60_000)
         await client.del(key)
       }
       const cost = await usecPerCall(admin, 'evalsha')
@@ -105,7 +105,7 @@ async function redisCosts(port: number) {
     await admin.config('RESETSTAT')
     for (let i = 0; i < REDIS_CALLS; i++) {
       await client.set(key, owner, 'PX', TTL_MS, 'NX')
-      await client.evalsha(RELEASE.sha, 2, key, `${key}:waited`, owner, 'cost:released', key)
+      await client.evalsha(RELEASE.sha, 1, key, owner, 'cost:released', key)
     }
     rows.push([
       'adonis-lock `RELEASE` (GET, DEL; PUBLISH when the value says a try was refused)',
