@@ -295,6 +295,25 @@ async function assertRefusalsTellTimeLeft(assert: Assert, store: RedisStore, pre
 }
 
 /**
+ * Subscribes a connection of its own to the release channel. `received()`
+ * resolves to the messages so far, those published before the call
+ * included: they come in order, before the answer to its PING.
+ */
+async function listenToReleases(cleanup: TestContext['cleanup'], channel: string) {
+  const listener = new Redis({ port })
+  cleanup(async () => {
+    await listener.quit()
+  })
+  const messages: string[] = []
+  listener.on('message', (_channel: string, message: string) => messages.push(message))
+  await listener.subscribe(channel)
+  return async () => {
+    await listener.call('PING')
+    return [...messages]
+  }
+}
+
+/**
  * Records the names of the commands the connection sends, once it is
  * connected
  */
@@ -532,13 +551,7 @@ test.group('Redis store | waking waiters', (group) => {
     }) => {
       const channel = uniqueKey('adonis-lock-test-channel')
       const { locks, prefix } = setup(cleanup, { channel, fencing })
-      const listener = new Redis({ port })
-      cleanup(async () => {
-        await listener.quit()
-      })
-      const messages: string[] = []
-      listener.on('message', (_channel: string, message: string) => messages.push(message))
-      await listener.subscribe(channel)
+      const received = await listenToReleases(cleanup, channel)
       const lock = locks.createLock('quiet', '10s')
       const refusedTry = () => locks.createLock('quiet').acquireImmediately()
 
@@ -559,11 +572,7 @@ test.group('Redis store | waking waiters', (group) => {
       assert.isFalse(await refusedTry())
       await lock.forceRelease()
 
-      /**
-       * The listener's messages come in order, after its PING answer
-       */
-      await listener.call('PING')
-      assert.deepEqual(messages, [`${prefix}:quiet`, `${prefix}:quiet`])
+      assert.deepEqual(await received(), [`${prefix}:quiet`, `${prefix}:quiet`])
     })
   }
 
@@ -587,13 +596,7 @@ test.group('Redis store | waking waiters', (group) => {
   }) => {
     const channel = uniqueKey('adonis-lock-test-channel')
     const { connection, store, locks, prefix } = setup(cleanup, { channel })
-    const listener = new Redis({ port })
-    cleanup(async () => {
-      await listener.quit()
-    })
-    const messages: string[] = []
-    listener.on('message', (_channel: string, message: string) => messages.push(message))
-    await listener.subscribe(channel)
+    const received = await listenToReleases(cleanup, channel)
     const redisKey = `{${prefix}:marked}`
 
     const holder = locks.createLock('marked', '10s')
@@ -620,14 +623,11 @@ test.group('Redis store | waking waiters', (group) => {
 
     /**
      * The waiters of other processes, refused during the first holding,
-     * are woken by the release of the second. The listener's messages
-     * come in order, after its PING answer.
+     * are woken by the release of the second
      */
-    await listener.call('PING')
-    assert.deepEqual(messages, [])
+    assert.deepEqual(await received(), [])
     await waiter.release()
-    await listener.call('PING')
-    assert.deepEqual(messages, [`${prefix}:marked`])
+    assert.deepEqual(await received(), [`${prefix}:marked`])
     assert.equal(await connection.exists(redisKey), 0)
   })
 
