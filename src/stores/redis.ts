@@ -101,8 +101,8 @@ function scriptTtl(ttl: number | null): number | '' {
 /**
  * The owner in the value of a lock, without the mark of a lock waited for
  */
-function ownerIn(value: string | null): string | null {
-  return value?.endsWith(WAITED_MARK) ? value.slice(0, -WAITED_MARK.length) : value
+function ownerIn(value: string): string {
+  return value.endsWith(WAITED_MARK) ? value.slice(0, -WAITED_MARK.length) : value
 }
 
 /**
@@ -264,7 +264,8 @@ export class RedisStore implements LockStore, SemaphoreStore {
   }
 
   async owner(key: string): Promise<string | null> {
-    return ownerIn(await this.#connection.get(lockKey(key)))
+    const held = await this.#connection.get(lockKey(key))
+    return held === null ? null : ownerIn(held)
   }
 
   /**
@@ -278,10 +279,10 @@ export class RedisStore implements LockStore, SemaphoreStore {
     const reply = (await this.#run(INSPECT, 2, [redisKey, `${redisKey}:fencing`])) as
       [string, number, string | null] | null
     if (!reply) return null
-    const [owner, pttl, counter] = reply
+    const [held, pttl, counter] = reply
     let fencingToken: number | null | undefined = null
     if (this.#fencing) fencingToken = counter === null ? undefined : Number(counter)
-    return { owner, expiresIn: msLeft(pttl), fencingToken }
+    return { owner: ownerIn(held), expiresIn: msLeft(pttl), fencingToken }
   }
 
   async extend(key: string, owner: string, duration: number): Promise<void> {
