@@ -566,14 +566,13 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
     const taken = new Set(holders.map((holder) => holder.key))
     const free = shuffle(slotKeys.filter((slot) => !taken.has(slot)))
     for (const slot of free.slice(0, SLOT_RACE_RETRIES + 1)) {
-      const result = sql.take
-        ? await this.#unlessDeadlock(action, sql.take, { ...values, slot })
-        : await this.#unlessDeadlock(action, this.#sql.acquire, {
+      const fencingToken = sql.take
+        ? await this.#tokenUnlessDeadlock(action, sql.take, { ...values, slot })
+        : await this.#tokenUnlessDeadlock(action, this.#sql.acquire, {
             key: slot,
             owner: values.owner,
             ttl: values.ttl,
           })
-      const fencingToken = result === undefined ? null : this.#dialect.acquired(result)
       if (fencingToken === null) continue
       if (!sql.fence) return { acquired: true, fencingToken }
       return { acquired: true, fencingToken: await this.#fence(action, sql.fence, values) }
@@ -586,8 +585,7 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
    */
   async #fence(action: string, statement: string, values: Record<string, unknown>) {
     for (let attempt = 0; ; attempt++) {
-      const result = await this.#unlessDeadlock(action, statement, values)
-      const fencingToken = result === undefined ? null : this.#dialect.acquired(result)
+      const fencingToken = await this.#tokenUnlessDeadlock(action, statement, values)
       if (fencingToken !== null) return fencingToken
       if (attempt >= SLOT_RACE_RETRIES) {
         throw new E_LOCK_STORAGE_ERROR(`${action} could not get a fencing token`)
@@ -610,6 +608,19 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
       if (this.#dialect.isDeadlock((error as Error).cause)) return undefined
       throw error
     }
+  }
+
+  /**
+   * The fencing token the statement handed out, or null when it took
+   * nothing or the database rolled it back to break a deadlock
+   */
+  async #tokenUnlessDeadlock(
+    action: string,
+    sql: string,
+    bindings: Record<string, unknown>
+  ): Promise<number | null> {
+    const result = await this.#unlessDeadlock(action, sql, bindings)
+    return result === undefined ? null : this.#dialect.acquired(result)
   }
 
   async #pruneBatch(limit: number): Promise<number> {
