@@ -19,25 +19,23 @@
  *   Every variant runs through the same client path, interleaved.
  */
 import { readFile } from 'node:fs/promises'
-import knex, { type Knex } from 'knex'
+import type { Knex } from 'knex'
 import { Redis } from 'ioredis'
-import { newOwner } from './contenders/contender.ts'
+import { type BenchTargets, newOwner } from './contenders/contender.ts'
+import { connectKnex, createTables, OURS_TABLE } from './contenders/database.ts'
+import { RAW_ACQUIRE, RAW_RELEASE } from './contenders/mysql.ts'
+import { RELEASE_LUA } from './contenders/redis.ts'
 import { median } from './lib/stats.ts'
 import { startServices } from './lib/services.ts'
 import { ACQUIRE, RELEASE } from '../src/stores/redis_scripts.ts'
 import { dialectOf } from '../src/stores/database/dialects.ts'
-import { PreparedStatements } from '../src/stores/database/prepared_statements.ts'
+import { PreparedStatements, runMysql } from '../src/stores/database/prepared_statements.ts'
 
 const TTL_MS = 10_000
 const REDIS_CALLS = 20_000
 const MYSQL_ROUNDS = 5
 const MYSQL_ROUND_MS = 2000
 const MYSQL_LOOPS = 64
-
-const RAW_RELEASE_LUA = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-`
 
 /**
  * The acquire scripts, each called as ours is: 2 keys, 3 arguments
@@ -91,7 +89,7 @@ async function redisCosts(port: number) {
      * Releases, each after a bare SET; the raw pair's round trip is timed
      * on the client meanwhile
      */
-    const rawRelease = (await client.script('LOAD', RAW_RELEASE_LUA)) as string
+    const rawRelease = (await client.script('LOAD', RELEASE_LUA)) as string
     await admin.config('RESETSTAT')
     const started = performance.now()
     for (let i = 0; i < REDIS_CALLS; i++) {
@@ -147,53 +145,52 @@ async function serverCpuReader(db: Knex): Promise<(() => Promise<number>) | null
 
 type Pair = (key: string) => Promise<void>
 
-async function mysqlCosts(connection: Knex.MySql2ConnectionConfig) {
-  const db = knex({ client: 'mysql2', connection, pool: { min: 0, max: 5 } })
+/**
+ * On the benchmark's own tables (as `npm run bench` makes them), with the
+ * raw baseline's statements and ours, each prepared on a connection of
+ * one knex pool (mysql2's `execute`)
+ */
+async function mysqlCosts(targets: BenchTargets) {
+  await createTables(targets)
+  const db = connectKnex('mysql', targets)
   try {
     const dialect = dialectOf(db.client.dialect)!
-    await db.schema.dropTableIfExists('cost_raw')
-    await db.schema.createTable('cost_raw', (table) => {
-      table.string('key', 255).notNullable().primary().collate('utf8mb4_bin')
-      table.string('owner', 64).notNullable()
-      table.bigint('expiration').notNullable()
-    })
-    await db.schema.dropTableIfExists('cost_ours')
-    await db.schema.createTable('cost_ours', (table) => {
-      table.string('key', 255).notNullable().primary().collate('utf8mb4_bin')
-      table.string('owner', 64).nullable()
-      table.bigint('expiration').nullable()
-      table.bigint('fencing').notNullable().defaultTo(0)
-    })
-
     const statements = new PreparedStatements(db, 'mysql', true)
-    const ours = dialect.statements('`cost_ours`')
-    const now = "(TIMESTAMPDIFF(MICROSECOND, '1970-01-01', UTC_TIMESTAMP(6)) DIV 1000)"
-    const rawAcquire = `INSERT INTO cost_raw (\`key\`, \`owner\`, \`expiration\`)
-VALUES (:key, :owner, ${now} + :ttl)
-ON DUPLICATE KEY UPDATE
-  \`owner\` = IF(\`expiration\` <= ${now}, VALUES(\`owner\`), \`owner\`),
-  \`expiration\` = IF(\`expiration\` <= ${now}, VALUES(\`expiration\`), \`expiration\`)`
-    const rawRelease = 'DELETE FROM cost_raw WHERE `key` = :key AND `owner` = :owner'
-    const oursDelete = 'DELETE FROM `cost_ours` WHERE `key` = :key AND `owner` = :owner'
+    const ours = dialect.statements(db.raw('??', [OURS_TABLE]).toQuery())
+    const oursDelete = `DELETE FROM ${OURS_TABLE} WHERE \`key\` = :key AND \`owner\` = :owner`
 
+    const executeRaw = async (sql: string, values: unknown[]) => {
+      const connection = await db.client.acquireConnection()
+      try {
+        return dialect.changes(await runMysql(connection, sql, values, true))
+      } finally {
+        await db.client.releaseConnection(connection)
+      }
+    }
     const changes = async (sql: string, bindings: Record<string, unknown>) =>
       dialect.changes(await statements.run(sql, bindings))
-    const pair =
-      (acquire: (bindings: Record<string, unknown>) => Promise<boolean>, release: string): Pair =>
-      async (key) => {
-        const bindings = { key, owner: newOwner(), ttl: TTL_MS }
-        if (!(await acquire(bindings))) throw new Error(`${key} was held`)
-        if ((await changes(release, bindings)) !== 1) throw new Error(`${key} was not released`)
-      }
     const oursAcquire = async (bindings: Record<string, unknown>) =>
       dialect.acquired(await statements.run(ours.acquire, bindings)) !== null
+    const ourPair =
+      (release: string): Pair =>
+      async (key) => {
+        const bindings = { key, owner: newOwner(), ttl: TTL_MS }
+        if (!(await oursAcquire(bindings))) throw new Error(`${key} was held`)
+        if ((await changes(release, bindings)) !== 1) throw new Error(`${key} was not released`)
+      }
+    const rawPair: Pair = async (key) => {
+      const owner = newOwner()
+      if ((await executeRaw(RAW_ACQUIRE, [key, owner, TTL_MS])) === 0) {
+        throw new Error(`${key} was held`)
+      }
+      if ((await executeRaw(RAW_RELEASE, [key, owner])) !== 1) {
+        throw new Error(`${key} was not released`)
+      }
+    }
     const variants: Array<[string, Pair]> = [
-      [
-        'raw upsert + `DELETE`',
-        pair(async (bindings) => (await changes(rawAcquire, bindings)) > 0, rawRelease),
-      ],
-      ['adonis-lock: acquire + release (row kept)', pair(oursAcquire, ours.release)],
-      ['adonis-lock acquire + a `DELETE` (loses the fencing value)', pair(oursAcquire, oursDelete)],
+      ['raw upsert + `DELETE`', rawPair],
+      ['adonis-lock: acquire + release (row kept)', ourPair(ours.release)],
+      ['adonis-lock acquire + a `DELETE` (loses the fencing value)', ourPair(oursDelete)],
     ]
 
     const serverCpu = await serverCpuReader(db)
@@ -226,8 +223,6 @@ ON DUPLICATE KEY UPDATE
       })),
     }
   } finally {
-    await db.schema.dropTableIfExists('cost_raw').catch(() => {})
-    await db.schema.dropTableIfExists('cost_ours').catch(() => {})
     await db.destroy()
   }
 }
@@ -247,8 +242,7 @@ try {
     )
   }
   if (mysql) {
-    const { poolSize, ...connection } = mysql
-    const { rows, measuredCpu } = await mysqlCosts(connection)
+    const { rows, measuredCpu } = await mysqlCosts(services.targets)
     console.log(
       `## MariaDB: ${MYSQL_LOOPS} loops on distinct keys, medians of ${MYSQL_ROUNDS} interleaved rounds\n`
     )

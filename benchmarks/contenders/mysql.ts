@@ -21,13 +21,13 @@ const EXPIRED = `\`expiration\` <= ${NOW_MS}`
  * UPDATE assigns left to right and later expressions see the new values,
  * so `expiration`, which both conditions read, is assigned last.
  */
-const RAW_ACQUIRE = `INSERT INTO ${RAW_TABLE} (\`key\`, \`owner\`, \`expiration\`)
+export const RAW_ACQUIRE = `INSERT INTO ${RAW_TABLE} (\`key\`, \`owner\`, \`expiration\`)
 VALUES (?, ?, ${NOW_MS} + ?)
 ON DUPLICATE KEY UPDATE
   \`owner\` = IF(${EXPIRED}, VALUES(\`owner\`), \`owner\`),
   \`expiration\` = IF(${EXPIRED}, VALUES(\`expiration\`), \`expiration\`)`
 
-const RAW_RELEASE = `DELETE FROM ${RAW_TABLE} WHERE \`key\` = ? AND \`owner\` = ?`
+export const RAW_RELEASE = `DELETE FROM ${RAW_TABLE} WHERE \`key\` = ? AND \`owner\` = ?`
 
 export const rawMysql: Contender = {
   id: 'raw-mysql',

@@ -28,7 +28,7 @@ async function disconnect(connection: Redis) {
 /**
  * Owner-checked release: the usual GET + DEL script
  */
-const RELEASE_LUA = `
+export const RELEASE_LUA = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 `

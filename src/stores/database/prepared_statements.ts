@@ -170,7 +170,12 @@ export class PreparedStatements {
  * mysql2 prepares a statement on its first `execute` on the connection
  * and keeps it there; `query` sends it as text
  */
-function runMysql(connection: MysqlConnection, sql: string, values: unknown[], prepared: boolean) {
+export function runMysql(
+  connection: MysqlConnection,
+  sql: string,
+  values: unknown[],
+  prepared: boolean
+) {
   return new Promise<unknown>((resolve, reject) => {
     const callback: MysqlCallback = (error, rows, fields) => {
       if (error) reject(error)
