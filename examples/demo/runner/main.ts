@@ -34,7 +34,11 @@ if (!(store in STORES)) {
 
 const REPO_ROOT = join(APP_ROOT, '../..')
 const dbFile = join(REPO_ROOT, 'tmp/demo', once ? `demo-${process.pid}.sqlite` : 'demo.sqlite')
-const env = { LOCK_STORE: store, DB_FILE: dbFile, LOG_LEVEL: 'warn', NODE_ENV: 'development' }
+/**
+ * In production mode the servers write no route types into the app
+ * folder (.adonisjs/), which this repository's lint and typecheck would see
+ */
+const env = { LOCK_STORE: store, DB_FILE: dbFile, LOG_LEVEL: 'warn', NODE_ENV: 'production' }
 const report = new Report()
 const servers: DemoServer[] = []
 

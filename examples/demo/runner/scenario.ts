@@ -13,7 +13,7 @@ export class Report {
   }
 
   line(text = '') {
-    console.log(`   ${text}`)
+    console.log(text ? `   ${text}` : '')
   }
 
   check(ok: boolean, text: string, failure = text) {
@@ -107,7 +107,7 @@ export async function workerQueue(ctx: Context) {
   const { report, servers } = ctx
   const name = `nightly-${ctx.run}`
   const workers = 5
-  report.title(`2. ${workers} workers on one lock (jobs.${name}), alternating servers`)
+  report.title(`2. Five workers on one lock (jobs.${name}), alternating servers`)
   report.line('each arrives while the one before holds the lock for 600 ms')
   const jobs: Job[] = []
   for (let index = 0; index < workers; index++) {
