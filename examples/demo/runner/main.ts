@@ -131,6 +131,17 @@ function printTryIt() {
   console.log(`   ${storeEnv}npm run demo:ace -- lock:status jobs.nightly`)
 }
 
+/**
+ * A server that stops answering must not hang CI: the exit handlers of
+ * processes.ts kill both servers
+ */
+if (once) {
+  setTimeout(() => {
+    console.error('\nThe demo did not finish within 3 minutes')
+    process.exit(1)
+  }, 180_000).unref()
+}
+
 let exitCode = 0
 try {
   console.log(
