@@ -19,7 +19,16 @@ export interface Chart {
 
 const WAIT_FLOOR_MS = 0.001
 
-const FONT = { font: 'sans-serif', labelFontSize: 11, titleFontSize: 12 }
+const FONT = {
+  labelFont: 'sans-serif',
+  titleFont: 'sans-serif',
+  labelFontSize: 11,
+  titleFontSize: 12,
+}
+
+const CONFIG = { axis: FONT, header: FONT, legend: FONT, axisY: { labelLimit: 400 } }
+
+const LOG_TICKS = [0.001, 0.01, 0.1, 1, 10, 100, 1000, 10_000, 100_000]
 
 /**
  * Throughput of each contender as a ratio to its raw baseline, per store,
@@ -40,7 +49,9 @@ export function uncontendedData(report: Report) {
       if (!Number.isFinite(value)) continue
       data.push({
         store: BACKEND_LABELS[row.contender.backend],
-        contender: `${row.contender.label} ÷ ${reference.label}`,
+        contender: row.contender.reference
+          ? `${row.contender.label} (vs ${reference.id})`
+          : row.contender.label,
         scenario,
         ratio: value,
       })
@@ -62,6 +73,9 @@ export function contendedData(report: Report) {
       contender: `${row.contender.label} (${row.mode === 'fast' ? '10 ms' : 'default'})`,
       ours: row.contender.role === 'ours',
       share: merged.share,
+      label:
+        `${Math.round(merged.share * 100)} %, ${merged.served}/${row.workers} served` +
+        (merged.overlaps > 0 ? `, ${merged.overlaps} overlaps` : ''),
       csPerSecond: merged.csPerSecond,
       ceiling: merged.ceiling,
       p50: wait(0.5),
@@ -76,6 +90,8 @@ export function contendedData(report: Report) {
   })
 }
 
+const CONTENDER = { field: 'contender', type: 'nominal', title: null, sort: null } as const
+
 const STORE_ORDER = BACKENDS.map((backend) => BACKEND_LABELS[backend])
 
 export function chartSpecs(report: Report): Chart[] {
@@ -87,9 +103,10 @@ export function chartSpecs(report: Report): Chart[] {
       title: 'Uncontended acquire + release: throughput as a ratio to the raw baseline',
       spec: {
         $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-        title: 'Uncontended pairs/s ÷ raw baseline (median of rounds; 1 = as fast as raw)',
+        title:
+          'Uncontended pairs/s ÷ the raw baseline of the store (median of rounds; 1 = as fast)',
         data: { values: uncontended },
-        config: { axis: FONT, header: FONT, legend: FONT },
+        config: CONFIG,
         facet: {
           row: { field: 'store', type: 'nominal', sort: STORE_ORDER, title: null },
         },
@@ -100,10 +117,15 @@ export function chartSpecs(report: Report): Chart[] {
             {
               mark: { type: 'bar', height: { band: 0.8 } },
               encoding: {
-                y: { field: 'contender', type: 'nominal', title: null, sort: null },
-                yOffset: { field: 'scenario', type: 'nominal' },
+                y: CONTENDER,
+                yOffset: { field: 'scenario', type: 'nominal', sort: ['sequential', '64 loops'] },
                 x: { field: 'ratio', type: 'quantitative', title: 'ratio to raw' },
-                color: { field: 'scenario', type: 'nominal', title: null },
+                color: {
+                  field: 'scenario',
+                  type: 'nominal',
+                  title: null,
+                  sort: ['sequential', '64 loops'],
+                },
               },
             },
             {
@@ -124,7 +146,7 @@ export function chartSpecs(report: Report): Chart[] {
         $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
         title: `Contended cs/s as a share of the ceiling 1 / (s + c) (goal for adonis-lock: ≥ ${CONTENDED_SHARE * 100} %)`,
         data: { values: contended },
-        config: { axis: FONT, header: FONT, legend: FONT },
+        config: CONFIG,
         facet: {
           row: { field: 'store', type: 'nominal', sort: STORE_ORDER, title: null },
         },
@@ -135,7 +157,7 @@ export function chartSpecs(report: Report): Chart[] {
             {
               mark: 'bar',
               encoding: {
-                y: { field: 'contender', type: 'nominal', title: null, sort: null },
+                y: CONTENDER,
                 x: {
                   field: 'share',
                   type: 'quantitative',
@@ -149,6 +171,14 @@ export function chartSpecs(report: Report): Chart[] {
                   scale: { domain: [true, false], range: ['#d62728', '#9ca3af'] },
                   legend: { labelExpr: "datum.value ? 'adonis-lock' : 'raw and peers'" },
                 },
+              },
+            },
+            {
+              mark: { type: 'text', align: 'left', dx: 4, fontSize: 10 },
+              encoding: {
+                y: CONTENDER,
+                x: { field: 'share', type: 'quantitative' },
+                text: { field: 'label' },
               },
             },
             {
@@ -166,24 +196,23 @@ export function chartSpecs(report: Report): Chart[] {
         $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
         title: 'Contended wait: bar p50 → p99, tick p90, ring max; dashed: 2 × workers × (s + c)',
         data: { values: contended },
-        config: { axis: FONT, header: FONT, legend: FONT },
+        config: CONFIG,
         facet: {
           row: { field: 'store', type: 'nominal', sort: STORE_ORDER, title: null },
         },
         resolve: { scale: { y: 'independent' } },
         spec: {
           width: 420,
-          encoding: {
-            y: { field: 'contender', type: 'nominal', title: null, sort: null },
-          },
           layer: [
             {
               mark: { type: 'bar', height: { band: 0.5 } },
               encoding: {
+                y: CONTENDER,
                 x: {
                   field: 'p50',
                   type: 'quantitative',
                   scale: { type: 'log' },
+                  axis: { values: LOG_TICKS },
                   title: 'wait (ms, log scale)',
                 },
                 x2: { field: 'p99' },
@@ -198,11 +227,11 @@ export function chartSpecs(report: Report): Chart[] {
             },
             {
               mark: { type: 'tick', color: 'black', thickness: 2 },
-              encoding: { x: { field: 'p90', type: 'quantitative' } },
+              encoding: { y: CONTENDER, x: { field: 'p90', type: 'quantitative' } },
             },
             {
               mark: { type: 'point', color: 'black' },
-              encoding: { x: { field: 'max', type: 'quantitative' } },
+              encoding: { y: CONTENDER, x: { field: 'max', type: 'quantitative' } },
             },
             {
               mark: { type: 'rule', color: 'black', strokeDash: [4, 3] },

@@ -211,7 +211,8 @@ export function renderReport(report: Report, analysis: string | null): string {
     '# Benchmark results',
     '',
     'Written by `npm run bench` (the last full run). Every contender ran in the same invocation, ',
-    'taking turns round after round, and is compared with the raw baseline of its backend **from the same run**. ',
+    'taking turns round after round, and is compared with the raw baseline doing the same work on its backend **from the same run**; ',
+    'contended throughput is compared with what one lock can serve at best, `1 / (s + c)`. ',
     'Absolute numbers depend on the machine; the ratios are the point.',
     '',
     environmentSection(report),
@@ -256,7 +257,8 @@ export function renderReport(report: Report, analysis: string | null): string {
       throughputSection(
         'Sequential acquire + release',
         `One loop acquiring and releasing one free key: ${report.sequential.spec.rounds} round(s) of ${report.sequential.spec.windowMs} ms per contender. ` +
-          'p50/p99 are per pair (acquire + release); **vs baseline** is the median over rounds of the ratio to the baseline in the same round (higher is faster).',
+          'p50/p99 are per pair (acquire + release); **vs baseline** is the median over rounds of the ratio to the raw baseline doing the same work, in the same round (higher is faster): ' +
+          'adonis-lock (redis) against the tokened script, everything else against the first raw row of its store.',
         report.sequential
       )
     )
