@@ -160,10 +160,12 @@ async function main() {
     const available = contenders.filter((contender) => sessions.has(contender.id))
     try {
       if (scenarios.includes('sequential')) {
+        env.loadAtStart.push(['sequential', os.loadavg()[0]])
         log('sequential acquire + release')
         report.sequential = await runThroughput(sequentialSpec, available, sessions, log)
       }
       if (scenarios.includes('concurrent')) {
+        env.loadAtStart.push(['64 loops', os.loadavg()[0]])
         log(`${concurrentSpec.loops} concurrent loops on distinct keys`)
         report.concurrent = await runThroughput(concurrentSpec, available, sessions, log)
       }
@@ -171,6 +173,7 @@ async function main() {
       for (const session of sessions.values()) await session.close().catch(() => {})
     }
     if (scenarios.includes('contended')) {
+      env.loadAtStart.push(['contended', os.loadavg()[0]])
       log(`contended: ${contendedSpec.processes} processes × ${contendedSpec.workers / 2} workers`)
       report.contended = await runContended(contendedSpec, available, services, log)
     }

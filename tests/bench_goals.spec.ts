@@ -76,6 +76,7 @@ function report(parts: Partial<Report>): Report {
       platform: '',
       packages: {},
       loadBefore: [0, 0, 0],
+      loadAtStart: [],
       redis: null,
       postgres: null,
       mysql: null,

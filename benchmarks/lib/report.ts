@@ -199,6 +199,12 @@ function environmentSection(report: Report): string {
         ],
         ['load average (1/5/15 min) before', load(env.loadBefore)],
         ['load average (1/5/15 min) after', load(env.loadAfter)],
+        [
+          'load average (1 min) as each scenario started',
+          env.loadAtStart
+            .map(([scenario, value]) => `${scenario} ${value.toFixed(2)}`)
+            .join(', ') || 'n/a',
+        ],
       ],
       'left'
     ),
