@@ -2,21 +2,23 @@
  * `npm run bench`: adonis-lock against raw clients and peer libraries, in
  * one invocation, as ratios to the raw baseline of each backend.
  *
- *   npm run bench                      full run (a few minutes), writes benchmarks/RESULTS.md
+ *   npm run bench                      full run (about 12 minutes), writes benchmarks/RESULTS.md
+ *                                      and its charts (SVG) next to it
  *   npm run bench -- --quick           under 2 minutes, prints only
  *   npm run bench -- --only=redis,async-mutex --scenarios=sequential
- *   npm run bench -- --out=tmp/bench.md
+ *   npm run bench -- --out=tmp/bench.md    the results and their charts in tmp/
  *
  * `--only` takes contender ids or backends (redis, memory, postgres, mysql,
  * sqlite); the baselines of the chosen backends always run, the ratios
  * need them.
  */
-import { readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import { parseArgs } from 'node:util'
-import { CONTENDERS, baselineOf } from './contenders/main.ts'
+import { CONTENDERS, baselineOf, referenceOf } from './contenders/main.ts'
 import type { Contender, LockSession } from './contenders/contender.ts'
 import { createTables } from './contenders/database.ts'
+import { writeCharts } from './lib/charts.ts'
 import { environment } from './lib/environment.ts'
 import { extractAnalysis, goals, renderReport, type Report } from './lib/report.ts'
 import { startServices, type Services } from './lib/services.ts'
@@ -75,7 +77,10 @@ function selectContenders(only: string | undefined): Contender[] {
   )
   if (chosen.length === 0) throw new Error(`--only=${only} matches no contender`)
   const backends = new Set(chosen.map((contender) => contender.backend))
-  const baselines = [...backends].map((backend) => baselineOf(backend))
+  const baselines = [
+    ...[...backends].map((backend) => baselineOf(backend)),
+    ...chosen.map((contender) => referenceOf(contender)),
+  ]
   return CONTENDERS.filter(
     (contender) => chosen.includes(contender) || baselines.includes(contender)
   )
@@ -155,10 +160,12 @@ async function main() {
     const available = contenders.filter((contender) => sessions.has(contender.id))
     try {
       if (scenarios.includes('sequential')) {
+        env.loadAtStart.push(['sequential', os.loadavg()[0]])
         log('sequential acquire + release')
         report.sequential = await runThroughput(sequentialSpec, available, sessions, log)
       }
       if (scenarios.includes('concurrent')) {
+        env.loadAtStart.push(['64 loops', os.loadavg()[0]])
         log(`${concurrentSpec.loops} concurrent loops on distinct keys`)
         report.concurrent = await runThroughput(concurrentSpec, available, sessions, log)
       }
@@ -166,6 +173,7 @@ async function main() {
       for (const session of sessions.values()) await session.close().catch(() => {})
     }
     if (scenarios.includes('contended')) {
+      env.loadAtStart.push(['contended', os.loadavg()[0]])
       log(`contended: ${contendedSpec.processes} processes × ${contendedSpec.workers / 2} workers`)
       report.contended = await runContended(contendedSpec, available, services, log)
     }
@@ -177,6 +185,10 @@ async function main() {
       : quick
         ? null
         : RESULTS_FILE
+    if (output) {
+      await mkdir(new URL('./', output), { recursive: true })
+      report.charts = await writeCharts(report, output)
+    }
     const previous = output ? await readFile(output, 'utf8').catch(() => null) : null
     const markdown = renderReport(report, extractAnalysis(previous))
     console.log(markdown)

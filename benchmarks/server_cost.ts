@@ -9,14 +9,18 @@
  * - Redis (a private redis-server): µs per call from `INFO commandstats`
  *   (an EVALSHA's count includes the commands its script runs) for the
  *   raw `SET NX PX`, a script that returns at once, a script running only
- *   that `SET`, our acquire script (with the fencing token), and both
- *   releases; then the ceiling that the cheapest script puts on the
- *   sequential ratio, from the raw pair's round trip measured here.
+ *   that `SET`, the raw tokened acquire script, our acquire (the store's
+ *   `save`, with the fencing token), and both releases; then the ceiling
+ *   that the cheapest script puts on the sequential ratio, from the raw
+ *   pair's round trip measured here.
  * - MariaDB (the benchmark's own database): CPU time of the server
  *   process per acquire + release pair, 64 loops on distinct keys, for
- *   the raw upsert + `DELETE`, our statements (the released row kept for
- *   its fencing value), and our acquire with a `DELETE` as release.
- *   Every variant runs through the same client path, interleaved.
+ *   the raw upsert + `UPDATE` (the released row kept for its fencing
+ *   value) and our store's, interleaved, both as prepared statements on
+ *   connections of one knex pool.
+ *
+ * Ours runs through the public store API only (`RedisStore`,
+ * `DatabaseStore`).
  */
 import { readFile } from 'node:fs/promises'
 import type { Knex } from 'knex'
@@ -24,12 +28,11 @@ import { Redis } from 'ioredis'
 import { type BenchTargets, newOwner } from './contenders/contender.ts'
 import { connectKnex, createTables, OURS_TABLE } from './contenders/database.ts'
 import { RAW_ACQUIRE, RAW_RELEASE } from './contenders/mysql.ts'
-import { RELEASE_LUA } from './contenders/redis.ts'
+import { RELEASE_LUA, TOKENED_ACQUIRE_LUA } from './contenders/redis.ts'
 import { median } from './lib/stats.ts'
 import { startServices } from './lib/services.ts'
-import { ACQUIRE, RELEASE } from '../src/stores/redis_scripts.ts'
-import { dialectOf } from '../src/stores/database/dialects.ts'
-import { PreparedStatements, runMysql } from '../src/stores/database/prepared_statements.ts'
+import { DatabaseStore, RedisStore } from '../src/stores/main.ts'
+import type { AcquireResult } from '../src/types.ts'
 
 const TTL_MS = 10_000
 const REDIS_CALLS = 20_000
@@ -47,8 +50,12 @@ const ACQUIRE_VARIANTS: Array<[label: string, lua: string]> = [
     `if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return {0} end
 return {1, 1}`,
   ],
-  ['adonis-lock `ACQUIRE` (SET NX PX, INCR, PEXPIRE)', ACQUIRE.lua],
+  ['raw tokened acquire script (SET NX PX, INCR, PEXPIRE)', TOKENED_ACQUIRE_LUA],
 ]
+
+function acquired(result: boolean | AcquireResult): boolean {
+  return typeof result === 'boolean' ? result : result.acquired
+}
 
 async function usecPerCall(admin: Redis, command: string): Promise<number> {
   const info = await admin.info('commandstats')
@@ -59,7 +66,12 @@ async function usecPerCall(admin: Redis, command: string): Promise<number> {
 async function redisCosts(port: number) {
   const client = new Redis({ port })
   const admin = new Redis({ port })
+  const store = new RedisStore({ connection: client })
   try {
+    /**
+     * `{cost}` is the Redis key of the store's lock `cost`
+     */
+    const name = 'cost'
     const key = '{cost}'
     const owner = newOwner()
     const rows: Array<[string, number]> = []
@@ -85,6 +97,16 @@ async function redisCosts(port: number) {
       rows.push([label, cost])
     }
 
+    await admin.config('RESETSTAT')
+    for (let i = 0; i < REDIS_CALLS; i++) {
+      if (!acquired(await store.save(name, owner, TTL_MS))) throw new Error(`${key} was held`)
+      await client.del(key)
+    }
+    rows.push([
+      'adonis-lock acquire (`RedisStore#save`: SET NX PX, INCR, PEXPIRE)',
+      await usecPerCall(admin, 'evalsha'),
+    ])
+
     /**
      * Releases, each after a bare SET; the raw pair's round trip is timed
      * on the client meanwhile
@@ -99,20 +121,20 @@ async function redisCosts(port: number) {
     const rawPairUs = ((performance.now() - started) * 1000) / REDIS_CALLS
     rows.push(['raw release script (GET, DEL)', await usecPerCall(admin, 'evalsha')])
 
-    await client.script('LOAD', RELEASE.lua)
     await admin.config('RESETSTAT')
     for (let i = 0; i < REDIS_CALLS; i++) {
       await client.set(key, owner, 'PX', TTL_MS, 'NX')
-      await client.evalsha(RELEASE.sha, 1, key, owner, 'cost:released', key)
+      await store.delete(name, owner)
     }
     rows.push([
-      'adonis-lock `RELEASE` (GET, DEL; PUBLISH when the value says a try was refused)',
+      'adonis-lock release (`RedisStore#delete`: GET, DEL; PUBLISH when the value says a try was refused)',
       await usecPerCall(admin, 'evalsha'),
     ])
 
     const cheapestScript = scriptCosts[1] - bareSet
     return { rows, rawPairUs, ceiling: rawPairUs / (rawPairUs + cheapestScript) }
   } finally {
+    await store.close?.()
     client.disconnect()
     admin.disconnect()
   }
@@ -146,38 +168,27 @@ async function serverCpuReader(db: Knex): Promise<(() => Promise<number>) | null
 type Pair = (key: string) => Promise<void>
 
 /**
- * On the benchmark's own tables (as `npm run bench` makes them), with the
- * raw baseline's statements and ours, each prepared on a connection of
- * one knex pool (mysql2's `execute`)
+ * On the benchmark's own tables (as `npm run bench` makes them): the raw
+ * baseline's statements prepared (mysql2's `execute`) on connections of
+ * the knex pool that our store uses
  */
 async function mysqlCosts(targets: BenchTargets) {
   await createTables(targets)
   const db = connectKnex('mysql', targets)
+  const store = new DatabaseStore({ connection: db, tableName: OURS_TABLE })
   try {
-    const dialect = dialectOf(db.client.dialect)!
-    const statements = new PreparedStatements(db, 'mysql', true)
-    const ours = dialect.statements(db.raw('??', [OURS_TABLE]).toQuery())
-    const oursDelete = `DELETE FROM ${OURS_TABLE} WHERE \`key\` = :key AND \`owner\` = :owner`
-
     const executeRaw = async (sql: string, values: unknown[]) => {
       const connection = await db.client.acquireConnection()
       try {
-        return dialect.changes(await runMysql(connection, sql, values, true))
+        return await new Promise<number>((resolve, reject) =>
+          connection.execute(sql, values, (error: Error | null, result: any) =>
+            error ? reject(error) : resolve(result.affectedRows)
+          )
+        )
       } finally {
         await db.client.releaseConnection(connection)
       }
     }
-    const changes = async (sql: string, bindings: Record<string, unknown>) =>
-      dialect.changes(await statements.run(sql, bindings))
-    const oursAcquire = async (bindings: Record<string, unknown>) =>
-      dialect.acquired(await statements.run(ours.acquire, bindings)) !== null
-    const ourPair =
-      (release: string): Pair =>
-      async (key) => {
-        const bindings = { key, owner: newOwner(), ttl: TTL_MS }
-        if (!(await oursAcquire(bindings))) throw new Error(`${key} was held`)
-        if ((await changes(release, bindings)) !== 1) throw new Error(`${key} was not released`)
-      }
     const rawPair: Pair = async (key) => {
       const owner = newOwner()
       if ((await executeRaw(RAW_ACQUIRE, [key, owner, TTL_MS])) === 0) {
@@ -187,10 +198,14 @@ async function mysqlCosts(targets: BenchTargets) {
         throw new Error(`${key} was not released`)
       }
     }
+    const ourPair: Pair = async (key) => {
+      const owner = newOwner()
+      if (!acquired(await store.save(key, owner, TTL_MS))) throw new Error(`${key} was held`)
+      await store.delete(key, owner)
+    }
     const variants: Array<[string, Pair]> = [
-      ['raw upsert + `DELETE`', rawPair],
-      ['adonis-lock: acquire + release (row kept)', ourPair(ours.release)],
-      ['adonis-lock acquire + a `DELETE` (loses the fencing value)', ourPair(oursDelete)],
+      ['raw upsert + `UPDATE` (row kept)', rawPair],
+      ['adonis-lock: acquire + release (row kept)', ourPair],
     ]
 
     const serverCpu = await serverCpuReader(db)
@@ -223,6 +238,7 @@ async function mysqlCosts(targets: BenchTargets) {
       })),
     }
   } finally {
+    await store.close?.()
     await db.destroy()
   }
 }

@@ -69,6 +69,11 @@ export interface Contender {
   backend: Backend
   role: 'ours' | 'baseline' | 'peer'
   /**
+   * Id of the raw baseline this contender is compared with, when not the
+   * first baseline of its backend
+   */
+  reference?: string
+  /**
    * Modes of the contended scenario. The raw baselines only poll every
    * 10 ms; a library whose default already is 10 ms still runs both, as a
    * noise check.

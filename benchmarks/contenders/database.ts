@@ -60,27 +60,24 @@ export function connectKnex(backend: DatabaseBackend, targets: BenchTargets): Kn
 
 /**
  * The tables of the run, made once by the parent before any contender
- * opens: the raw one, and ours as the configure hook's migration makes it
- * (the collation only applies on MariaDB). @verrou/core makes its own.
+ * opens: the raw one and ours alike, as the configure hook's migration
+ * makes ours (the collation only applies on MariaDB). @verrou/core makes
+ * its own.
  */
 export async function createTables(targets: BenchTargets) {
   for (const backend of DATABASE_BACKENDS) {
     if (!targets[backend]) continue
     const db = connectKnex(backend, targets)
     try {
-      await db.schema.dropTableIfExists(RAW_TABLE)
-      await db.schema.createTable(RAW_TABLE, (table) => {
-        table.string('key', 255).notNullable().primary().collate('utf8mb4_bin')
-        table.string('owner', 64).notNullable()
-        table.bigint('expiration').notNullable()
-      })
-      await db.schema.dropTableIfExists(OURS_TABLE)
-      await db.schema.createTable(OURS_TABLE, (table) => {
-        table.string('key', 255).notNullable().primary().collate('utf8mb4_bin')
-        table.string('owner', 64).nullable()
-        table.bigint('expiration').nullable()
-        table.bigint('fencing').notNullable().defaultTo(0)
-      })
+      for (const table of [RAW_TABLE, OURS_TABLE]) {
+        await db.schema.dropTableIfExists(table)
+        await db.schema.createTable(table, (columns) => {
+          columns.string('key', 255).notNullable().primary().collate('utf8mb4_bin')
+          columns.string('owner', 64).nullable()
+          columns.bigint('expiration').nullable()
+          columns.bigint('fencing').notNullable().defaultTo(0)
+        })
+      }
       await db.schema.dropTableIfExists(VERROU_TABLE)
     } finally {
       await db.destroy()

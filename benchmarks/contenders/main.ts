@@ -37,3 +37,10 @@ export function baselineOf(backend: Backend): Contender {
     (contender) => contender.backend === backend && contender.role === 'baseline'
   )!
 }
+
+/**
+ * The raw baseline `contender` is compared with
+ */
+export function referenceOf(contender: Contender): Contender {
+  return contender.reference ? contenderById(contender.reference) : baselineOf(contender.backend)
+}

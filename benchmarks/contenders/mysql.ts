@@ -16,27 +16,34 @@ const NOW_MS = "(TIMESTAMPDIFF(MICROSECOND, '1970-01-01', UTC_TIMESTAMP(6)) DIV 
 const EXPIRED = `\`expiration\` <= ${NOW_MS}`
 
 /**
- * One upsert: insert, or take over the row when its holder expired. The
- * expiry comes from the database clock, like ours. ON DUPLICATE KEY
- * UPDATE assigns left to right and later expressions see the new values,
- * so `expiration`, which both conditions read, is assigned last.
+ * One upsert: insert, or take over the row when its holder expired (a
+ * released row is kept, expired, for its fencing value), the next token
+ * back as `insertId` (LAST_INSERT_ID). The expiry comes from the database
+ * clock, like ours. ON DUPLICATE KEY UPDATE assigns left to right and
+ * later expressions see the new values, so `expiration`, which every
+ * condition reads, is assigned last.
  */
-export const RAW_ACQUIRE = `INSERT INTO ${RAW_TABLE} (\`key\`, \`owner\`, \`expiration\`)
-VALUES (?, ?, ${NOW_MS} + ?)
+export const RAW_ACQUIRE = `INSERT INTO ${RAW_TABLE} (\`key\`, \`owner\`, \`expiration\`, \`fencing\`)
+VALUES (?, ?, ${NOW_MS} + ?, LAST_INSERT_ID(1))
 ON DUPLICATE KEY UPDATE
+  \`fencing\` = IF(${EXPIRED}, LAST_INSERT_ID(\`fencing\` + 1), \`fencing\`),
   \`owner\` = IF(${EXPIRED}, VALUES(\`owner\`), \`owner\`),
   \`expiration\` = IF(${EXPIRED}, VALUES(\`expiration\`), \`expiration\`)`
 
-export const RAW_RELEASE = `DELETE FROM ${RAW_TABLE} WHERE \`key\` = ? AND \`owner\` = ?`
+/**
+ * Frees the row and keeps it, with its fencing value
+ */
+export const RAW_RELEASE = `UPDATE ${RAW_TABLE} SET \`owner\` = NULL, \`expiration\` = ${NOW_MS}
+WHERE \`key\` = ? AND \`owner\` = ?`
 
 export const rawMysql: Contender = {
   id: 'raw-mysql',
-  label: 'raw mysql2 upsert + DELETE',
+  label: 'raw mysql2 upsert + UPDATE',
   backend: 'mysql',
   role: 'baseline',
   modes: ['fast'],
   notes:
-    '`mysql2/promise` pool, prepared statements: `INSERT … ON DUPLICATE KEY UPDATE` taking over only an expired row (database clock); release: owner-checked `DELETE`; polls every 10 ms',
+    '`mysql2/promise` pool, prepared statements: `INSERT … ON DUPLICATE KEY UPDATE` taking over only an expired row (database clock, fencing + 1 through `LAST_INSERT_ID`); release: owner-checked `UPDATE` freeing the row and keeping its fencing value; polls every 10 ms',
   async open(targets): Promise<LockSession> {
     const { poolSize, ...connection } = databaseTarget(targets, 'mysql')
     const pool = mysql.createPool({

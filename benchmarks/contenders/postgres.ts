@@ -12,24 +12,31 @@ import { databaseTarget, oursContender, RAW_TABLE, verrouContender } from './dat
 const NOW_MS = 'CAST(floor(extract(epoch FROM statement_timestamp()) * 1000) AS bigint)'
 
 /**
- * One upsert: insert, or take over the row when its holder expired. The
- * expiry comes from the database clock, like ours.
+ * One upsert: insert, or take over the row when its holder expired (a
+ * released row is kept, expired, for its fencing value), the next token
+ * back. The expiry comes from the database clock, like ours.
  */
-const RAW_ACQUIRE = `INSERT INTO ${RAW_TABLE} AS held ("key", "owner", "expiration")
-VALUES ($1, $2, ${NOW_MS} + $3)
-ON CONFLICT ("key") DO UPDATE SET "owner" = excluded."owner", "expiration" = excluded."expiration"
-WHERE held."expiration" <= ${NOW_MS}`
+const RAW_ACQUIRE = `INSERT INTO ${RAW_TABLE} AS held ("key", "owner", "expiration", "fencing")
+VALUES ($1, $2, ${NOW_MS} + $3, 1)
+ON CONFLICT ("key") DO UPDATE SET
+  "owner" = excluded."owner", "expiration" = excluded."expiration", "fencing" = held."fencing" + 1
+WHERE held."expiration" <= ${NOW_MS}
+RETURNING "fencing"`
 
-const RAW_RELEASE = `DELETE FROM ${RAW_TABLE} WHERE "key" = $1 AND "owner" = $2`
+/**
+ * Frees the row and keeps it, with its fencing value
+ */
+const RAW_RELEASE = `UPDATE ${RAW_TABLE} SET "owner" = NULL, "expiration" = ${NOW_MS}
+WHERE "key" = $1 AND "owner" = $2`
 
 export const rawPostgres: Contender = {
   id: 'raw-postgres',
-  label: 'raw pg upsert + DELETE',
+  label: 'raw pg upsert + UPDATE',
   backend: 'postgres',
   role: 'baseline',
   modes: ['fast'],
   notes:
-    '`pg` pool: `INSERT … ON CONFLICT DO UPDATE … WHERE expired` (database clock); release: owner-checked `DELETE`; polls every 10 ms',
+    '`pg` pool: `INSERT … ON CONFLICT DO UPDATE … WHERE expired RETURNING fencing` (database clock, fencing + 1 on a takeover); release: owner-checked `UPDATE` freeing the row and keeping its fencing value; polls every 10 ms',
   async open(targets): Promise<LockSession> {
     const { poolSize, ...connection } = databaseTarget(targets, 'postgres')
     const pool = new pg.Pool({ ...connection, max: poolSize })

@@ -60,11 +60,64 @@ export const rawRedis: Contender = {
   },
 }
 
+/**
+ * A tokened acquire as one would write it by hand: `SET NX PX`, then the
+ * key's counter `INCR`ed and given a lifetime (so counters of keys no
+ * longer used go away), in one script; the token is the reply
+ */
+export const TOKENED_ACQUIRE_LUA = `
+if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return false end
+local token = redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return token
+`
+
+export const rawRedisTokened: Contender = {
+  id: 'raw-redis-tokened',
+  label: 'raw ioredis tokened script + Lua',
+  backend: 'redis',
+  role: 'baseline',
+  /**
+   * Not run contended: the contended goals measure against the ceiling
+   */
+  modes: [],
+  notes:
+    "one EVALSHA: `SET key owner PX ttl NX`, then `INCR` + `PEXPIRE` of the key's counter (same hash tag), the token as its reply; release: the same GET+DEL script as `raw-redis`; polls every 10 ms. The baseline of adonis-lock with fencing tokens",
+  async open(targets): Promise<LockSession> {
+    const connection = connect(targets)
+    connection.defineCommand('benchTokenedAcquire', { numberOfKeys: 2, lua: TOKENED_ACQUIRE_LUA })
+    connection.defineCommand('benchRelease', { numberOfKeys: 1, lua: RELEASE_LUA })
+    const bench = connection as any
+    return {
+      async acquire(key) {
+        const owner = newOwner()
+        const lock = `{${key}}`
+        while (
+          (await bench.benchTokenedAcquire(
+            lock,
+            `${lock}:fencing`,
+            owner,
+            LOCK_TTL_MS,
+            2 * LOCK_TTL_MS
+          )) === null
+        ) {
+          await sleep(FAST_RETRY_MS)
+        }
+        return async () => {
+          if ((await bench.benchRelease(lock, owner)) !== 1) throw new Error(`${key} was not held`)
+        }
+      },
+      close: () => disconnect(connection),
+    }
+  },
+}
+
 export const oursRedis: Contender = {
   id: 'ours-redis',
   label: 'adonis-lock (redis)',
   backend: 'redis',
   role: 'ours',
+  reference: 'raw-redis-tokened',
   modes: ['default', 'fast'],
   notes:
     '`new LockFactory(new RedisStore({ connection }))`; default retry: handed the lock by releases of its process, else woken on release, 250 ms fallback poll',
@@ -165,6 +218,7 @@ export const redisSemaphore: Contender = {
 
 export const redisContenders = [
   rawRedis,
+  rawRedisTokened,
   oursRedis,
   oursRedisNoFencing,
   verrouRedis,

@@ -15,24 +15,31 @@ import { databaseTarget, oursContender, RAW_TABLE, verrouContender } from './dat
 const NOW_MS = "CAST(ROUND((julianday('now') - 2440587.5) * 86400000) AS INTEGER)"
 
 /**
- * One upsert: insert, or take over the row when its holder expired. The
- * expiry comes from the database clock, like ours.
+ * One upsert: insert, or take over the row when its holder expired (a
+ * released row is kept, expired, for its fencing value), the next token
+ * back. The expiry comes from the database clock, like ours.
  */
-const RAW_ACQUIRE = `INSERT INTO ${RAW_TABLE} ("key", "owner", "expiration")
-VALUES (?, ?, ${NOW_MS} + ?)
-ON CONFLICT ("key") DO UPDATE SET "owner" = excluded."owner", "expiration" = excluded."expiration"
-WHERE "expiration" <= ${NOW_MS}`
+const RAW_ACQUIRE = `INSERT INTO ${RAW_TABLE} ("key", "owner", "expiration", "fencing")
+VALUES (?, ?, ${NOW_MS} + ?, 1)
+ON CONFLICT ("key") DO UPDATE SET
+  "owner" = excluded."owner", "expiration" = excluded."expiration", "fencing" = "fencing" + 1
+WHERE "expiration" <= ${NOW_MS}
+RETURNING "fencing"`
 
-const RAW_RELEASE = `DELETE FROM ${RAW_TABLE} WHERE "key" = ? AND "owner" = ?`
+/**
+ * Frees the row and keeps it, with its fencing value
+ */
+const RAW_RELEASE = `UPDATE ${RAW_TABLE} SET "owner" = NULL, "expiration" = ${NOW_MS}
+WHERE "key" = ? AND "owner" = ?`
 
 export const rawSqlite: Contender = {
   id: 'raw-sqlite',
-  label: 'raw better-sqlite3 upsert + DELETE',
+  label: 'raw better-sqlite3 upsert + UPDATE',
   backend: 'sqlite',
   role: 'baseline',
   modes: ['fast'],
   notes:
-    '`better-sqlite3` prepared statements: `INSERT … ON CONFLICT DO UPDATE … WHERE expired` (database clock); release: owner-checked `DELETE`; polls every 10 ms',
+    '`better-sqlite3` prepared statements: `INSERT … ON CONFLICT DO UPDATE … WHERE expired RETURNING fencing` (database clock, fencing + 1 on a takeover); release: owner-checked `UPDATE` freeing the row and keeping its fencing value; polls every 10 ms',
   async open(targets): Promise<LockSession> {
     const db = new Database(databaseTarget(targets, 'sqlite').filename)
     const acquire = db.prepare(RAW_ACQUIRE)
@@ -40,7 +47,7 @@ export const rawSqlite: Contender = {
     return {
       async acquire(key) {
         const owner = newOwner()
-        while (acquire.run(key, owner, LOCK_TTL_MS).changes !== 1) await sleep(FAST_RETRY_MS)
+        while (acquire.get(key, owner, LOCK_TTL_MS) === undefined) await sleep(FAST_RETRY_MS)
         return async () => {
           if (release.run(key, owner).changes !== 1) throw new Error(`${key} was not held`)
         }

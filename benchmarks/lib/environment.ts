@@ -22,6 +22,10 @@ export interface Environment extends BackendVersions {
   packages: Record<string, string>
   loadBefore: number[]
   loadAfter?: number[]
+  /**
+   * The 1-minute load average as each scenario started
+   */
+  loadAtStart: Array<[scenario: string, load: number]>
 }
 
 const PACKAGES = [
@@ -57,5 +61,6 @@ export function environment(versions: BackendVersions): Environment {
     ...versions,
     packages: Object.fromEntries(PACKAGES.map((name) => [name, versionOf(name)])),
     loadBefore: os.loadavg(),
+    loadAtStart: [],
   }
 }

@@ -6,6 +6,7 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { BenchTargets, Contender, RetryMode } from '../contenders/contender.ts'
+import { RoundTrips } from '../lib/round_trip.ts'
 import { contenderCommands, type Services } from '../lib/services.ts'
 import { Samples, median, sharedClock } from '../lib/stats.ts'
 import type { WorkerReply, WorkerRequest } from '../workers/contended_worker.ts'
@@ -42,6 +43,15 @@ export interface ContendedWindow {
   gaveUp: number
   releaseErrors: number
   stuck: number
+  /**
+   * `s`: the mean critical section of the window, in ms
+   */
+  criticalMs: number
+  /**
+   * `c`: one raw round trip of the backend, measured just before the
+   * window, in ms
+   */
+  roundTripMs: number
 }
 
 export interface ContendedRow {
@@ -140,7 +150,8 @@ function summarise(
   replies: Array<Extract<WorkerReply, { type: 'result' }>>,
   startAt: number,
   endAt: number,
-  serverCalls: number | null
+  serverCalls: number | null,
+  roundTripMs: number
 ): ContendedWindow {
   const sections: Section[] = []
   const waits = new Samples()
@@ -179,7 +190,44 @@ function summarise(
     gaveUp: total((reply) => reply.gaveUp),
     releaseErrors: total((reply) => reply.releaseErrors),
     stuck: total((reply) => reply.stuck),
+    criticalMs:
+      inWindow.reduce((sum, section) => sum + (section.end - section.start), 0) / inWindow.length,
+    roundTripMs,
   }
+}
+
+/**
+ * Critical sections per second one lock can serve at best, one after the
+ * other: each takes `s` ms, and the next holder learns of the release no
+ * sooner than one round trip (`c` ms) later
+ */
+export function ceilingPerSecond(criticalMs: number, roundTripMs: number): number {
+  return 1000 / (criticalMs + roundTripMs)
+}
+
+/**
+ * Critical sections/s of the windows as a share of their ceilings (0..1),
+ * each window against the `s` and `c` measured for it
+ */
+export function shareOfCeiling(
+  windows: Array<Pick<ContendedWindow, 'sections' | 'windowMs' | 'criticalMs' | 'roundTripMs'>>
+): number {
+  let sections = 0
+  let possible = 0
+  for (const window of windows) {
+    if (!Number.isFinite(window.criticalMs)) continue
+    sections += window.sections
+    possible += (window.windowMs / 1000) * ceilingPerSecond(window.criticalMs, window.roundTripMs)
+  }
+  return possible === 0 ? Number.NaN : sections / possible
+}
+
+/**
+ * Twice a fair share: with `workers` taking turns, each waits for the
+ * `workers` critical sections (and hand-overs) of a full turn
+ */
+export function waitLimitMs(workers: number, criticalMs: number, roundTripMs: number): number {
+  return 2 * workers * (criticalMs + roundTripMs)
 }
 
 export async function runContended(
@@ -202,12 +250,13 @@ export async function runContended(
     })
   )
   const pool = Array.from({ length: spec.processes }, () => new WorkerProcess())
+  const roundTrips = new RoundTrips(services.targets)
   try {
     for (let round = 0; round < spec.rounds; round++) {
       const order = rows.map((_, index) => rows[(index + round) % rows.length])
       for (const row of order) {
         if (row.error) continue
-        const window = await runWindow(spec, row, pool, services, `${round}`)
+        const window = await runWindow(spec, row, pool, services, roundTrips, `${round}`)
         if ('error' in window) {
           row.error = window.error
           continue
@@ -221,12 +270,13 @@ export async function runContended(
           `contended round ${round + 1}/${spec.rounds} ${row.contender.id} (${row.mode}): ` +
             `${Math.round((last.sections / last.windowMs) * 1000)} cs/s, ` +
             `served ${last.served}/${row.workers}, p99 wait ${last.waits.quantile(0.99).toFixed(1)} ms, ` +
-            `overlaps ${last.overlaps}`
+            `overlaps ${last.overlaps}, ${Math.round(shareOfCeiling([last]) * 100)} % of the ceiling`
         )
       }
     }
   } finally {
     await Promise.all(pool.map((worker) => worker.stop()))
+    await roundTrips.close()
   }
   return { spec, rows }
 }
@@ -236,9 +286,11 @@ async function runWindow(
   row: ContendedRow,
   pool: WorkerProcess[],
   services: Services,
+  roundTrips: RoundTrips,
   round: string
 ): Promise<{ result: ContendedWindow; errors: string[] } | { error: string }> {
   const used = pool.slice(0, row.processes)
+  const roundTripMs = await roundTrips.measure(row.contender.backend)
   const targets: BenchTargets = services.targets
   const opened = await Promise.all(
     used.map((worker) =>
@@ -288,7 +340,7 @@ async function runWindow(
     return { error: error && error.type === 'error' ? error.message : 'unexpected reply' }
   }
   return {
-    result: summarise(done, startAt, endAt, serverCalls),
+    result: summarise(done, startAt, endAt, serverCalls, roundTripMs),
     errors: done.flatMap((reply) => reply.errors),
   }
 }
@@ -342,8 +394,17 @@ export function mergeWindows(row: ContendedRow) {
   const serverCalls = windows.every((window) => window.serverCalls !== null)
     ? windows.reduce((total, window) => total + window.serverCalls!, 0)
     : null
+  const criticalMs =
+    windows.reduce((total, window) => total + window.criticalMs * window.sections, 0) / sections
+  const roundTripMs = median(windows.map((window) => window.roundTripMs))
   return {
     csPerSecond: sections / seconds,
+    criticalMs,
+    roundTripMs,
+    ceiling: ceilingPerSecond(criticalMs, roundTripMs),
+    share: shareOfCeiling(windows),
+    waitLimit: waitLimitMs(row.workers, criticalMs, roundTripMs),
+    waits,
     handoffsPerSecond: windows.reduce((total, window) => total + window.handoffs, 0) / seconds,
     served: Math.min(...windows.map((window) => window.served)),
     waitP50: waits.quantile(0.5),
