@@ -7,7 +7,7 @@ import {
 } from './errors.ts'
 import { checkAcquireOptions, resolveRetry } from './options.ts'
 import { settleWithin, sleep } from './wait.ts'
-import { acquireStarted, type AcquireTelemetry, type HoldTelemetry } from './telemetry.ts'
+import { acquireStarted, type AcquireTelemetry, type HoldTelemetry } from './telemetry/spans.ts'
 import type {
   AcquireResult,
   Handoff,

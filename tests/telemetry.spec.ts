@@ -25,13 +25,8 @@ import { LockFactory } from '../src/lock_factory.ts'
 import { LockManager } from '../src/lock_manager.ts'
 import { MemoryStore } from '../src/stores/memory.ts'
 import { RedisStore } from '../src/stores/redis.ts'
-import {
-  acquireStarted,
-  keyPrefix,
-  markRequestRefused,
-  MAX_METRIC_PREFIXES,
-  OTHER_PREFIX,
-} from '../src/telemetry.ts'
+import { keyPrefix, MAX_METRIC_PREFIXES, OTHER_PREFIX } from '../src/telemetry/metrics.ts'
+import { acquireStarted, markRequestRefused } from '../src/telemetry/spans.ts'
 import type { AcquireResult, LockStore } from '../src/types.ts'
 import { SERVICES, serviceAvailable, uniqueKey } from './helpers/services.ts'
 

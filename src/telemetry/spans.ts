@@ -1,19 +1,14 @@
 import {
   context,
-  createNoopMeter,
-  metrics,
   ProxyTracerProvider,
   SpanStatusCode,
   trace,
   type Attributes,
   type Context,
-  type Counter,
-  type Histogram,
-  type Meter,
-  type MeterProvider,
   type Span,
 } from '@opentelemetry/api'
-import { E_LOCK_NOT_OWNED } from './errors.ts'
+import { E_LOCK_NOT_OWNED } from '../errors.ts'
+import { currentInstruments, keyPrefix, metricPrefix, SCOPE, type Instruments } from './metrics.ts'
 
 /**
  * OpenTelemetry through `@opentelemetry/api` only: spans and metrics are
@@ -21,16 +16,6 @@ import { E_LOCK_NOT_OWNED } from './errors.ts'
  * does), and cost two lookups per acquire until then. Names and
  * attributes are listed in docs/telemetry.md.
  */
-
-const SCOPE = 'adonis-lock'
-
-/**
- * How many distinct key prefixes get their own metric series; later ones
- * are counted under OTHER_PREFIX, so a key scheme without a fixed first
- * segment cannot grow the series without bound
- */
-export const MAX_METRIC_PREFIXES = 50
-export const OTHER_PREFIX = '_other'
 
 export type AcquireFailure = 'attempts' | 'timeout' | 'aborted' | 'error'
 export type AcquireOutcome = 'acquired' | 'refused' | 'timed_out' | 'aborted' | 'error'
@@ -43,91 +28,14 @@ const OUTCOMES: Record<AcquireFailure, AcquireOutcome> = {
 }
 
 /**
- * What is recorded of a key: its first segment, up to the first `:` or
- * `.` (`order.processing.42` → `order`, `user:42:avatar` → `user`), the
- * whole key when it has none. Keys often carry ids; their kind is what a
- * trace or a dashboard needs.
- */
-export function keyPrefix(key: string): string {
-  const end = key.search(/[:.]/)
-  return end === -1 ? key : key.slice(0, end)
-}
-
-/**
  * The tracer provider's delegate when no SDK is registered: a fresh proxy
  * has no delegate and answers with the API's no-op provider
  */
 const NO_TRACER_PROVIDER = new ProxyTracerProvider().getDelegate()
-const NO_METER = createNoopMeter()
 
 function tracing(): boolean {
   const provider = trace.getTracerProvider()
   return !(provider instanceof ProxyTracerProvider) || provider.getDelegate() !== NO_TRACER_PROVIDER
-}
-
-interface Instruments {
-  waits: Histogram
-  holds: Histogram
-  extensions: Counter
-  losses: Counter
-  prefixes: Set<string>
-}
-
-/**
- * Seconds, from sub-millisecond uncontended acquires to long waits
- */
-const DURATION_BUCKETS = [
-  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300,
-]
-
-let instrumentsOf: MeterProvider | undefined
-let instruments: Instruments | undefined
-
-/**
- * The instruments of the registered meter provider, made again when the
- * application registers another one (the metrics API has no proxy)
- */
-function currentInstruments(): Instruments | undefined {
-  const provider = metrics.getMeterProvider()
-  if (provider === instrumentsOf) return instruments
-  instrumentsOf = provider
-  const meter = provider.getMeter(SCOPE)
-  instruments = meter === NO_METER ? undefined : createInstruments(meter)
-  return instruments
-}
-
-function createInstruments(meter: Meter): Instruments {
-  return {
-    waits: meter.createHistogram('lock.acquire.duration', {
-      description: 'Time an acquire() waited, by outcome',
-      unit: 's',
-      advice: { explicitBucketBoundaries: DURATION_BUCKETS },
-    }),
-    holds: meter.createHistogram('lock.hold.duration', {
-      description: 'Time a lock was held, from acquired to release',
-      unit: 's',
-      advice: { explicitBucketBoundaries: DURATION_BUCKETS },
-    }),
-    extensions: meter.createCounter('lock.extensions', {
-      description: 'Extensions of held locks (extend() and autoExtend)',
-      unit: '{extension}',
-    }),
-    losses: meter.createCounter('lock.losses', {
-      description: 'Locks found lost while held: expired or taken over',
-      unit: '{loss}',
-    }),
-    prefixes: new Set(),
-  }
-}
-
-/**
- * The key prefix as a metric attribute, bounded by MAX_METRIC_PREFIXES
- */
-function metricPrefix(recorder: Instruments, prefix: string): string {
-  if (recorder.prefixes.has(prefix)) return prefix
-  if (recorder.prefixes.size >= MAX_METRIC_PREFIXES) return OTHER_PREFIX
-  recorder.prefixes.add(prefix)
-  return prefix
 }
 
 /**
@@ -154,34 +62,27 @@ export class AcquireTelemetry {
   #startedAt = performance.now()
   #recorder?: Instruments
   #attributes: Attributes
+  #metricAttributes: Attributes
 
   constructor(lock: TelemetryLock, store: string, recorder?: Instruments) {
     const prefix = keyPrefix(lock.key)
-    const semaphore = lock.limit !== undefined
+    const type = lock.limit === undefined ? 'lock' : 'semaphore'
     this.#recorder = recorder
     this.#parent = context.active()
-    this.#attributes = {
-      'lock.store': store,
-      'lock.type': semaphore ? 'semaphore' : 'lock',
-      'lock.key.prefix': recorder ? metricPrefix(recorder, prefix) : prefix,
-    }
-    this.#span = trace.getTracer(SCOPE).startSpan(
-      'lock.acquire',
-      {
-        attributes: {
-          'lock.store': store,
-          'lock.type': semaphore ? 'semaphore' : 'lock',
-          'lock.key.prefix': prefix,
-          ...(semaphore ? { 'lock.semaphore.limit': lock.limit } : {}),
-        },
-      },
-      this.#parent
-    )
+    this.#attributes = { 'lock.store': store, 'lock.type': type, 'lock.key.prefix': prefix }
+    this.#metricAttributes = recorder
+      ? { ...this.#attributes, 'lock.key.prefix': metricPrefix(recorder, prefix) }
+      : this.#attributes
+    const attributes =
+      lock.limit === undefined
+        ? this.#attributes
+        : { ...this.#attributes, 'lock.semaphore.limit': lock.limit }
+    this.#span = trace.getTracer(SCOPE).startSpan('lock.acquire', { attributes }, this.#parent)
   }
 
   acquired(fencingToken: number | null, attempts: number): HoldTelemetry {
     this.#end('acquired', attempts, fencingToken)
-    return new HoldTelemetry(this.#parent, this.#attributes, this.#recorder)
+    return new HoldTelemetry(this.#parent, this.#attributes, this.#metricAttributes, this.#recorder)
   }
 
   refused(attempts: number) {
@@ -230,7 +131,7 @@ export class AcquireTelemetry {
     }
     span.end()
     this.#recorder?.waits.record(waited, {
-      ...this.#attributes,
+      ...this.#metricAttributes,
       'lock.acquire.outcome': outcome,
       ...(error ? { 'error.type': error } : {}),
     })
@@ -245,13 +146,18 @@ export class HoldTelemetry {
   #span?: Span
   #startedAt = performance.now()
   #recorder?: Instruments
-  #attributes: Attributes
+  #metricAttributes: Attributes
   #ended = false
   #lost = false
 
-  constructor(parent: Context, attributes: Attributes, recorder?: Instruments) {
+  constructor(
+    parent: Context,
+    attributes: Attributes,
+    metricAttributes: Attributes,
+    recorder?: Instruments
+  ) {
     this.#recorder = recorder
-    this.#attributes = attributes
+    this.#metricAttributes = metricAttributes
     if (tracing()) {
       this.#span = trace.getTracer(SCOPE).startSpan('lock.hold', { attributes }, parent)
     }
@@ -260,7 +166,7 @@ export class HoldTelemetry {
   extended(ttl: number) {
     if (this.#ended) return
     this.#span?.addEvent('lock.extended', { 'lock.ttl': ttl / 1000 })
-    this.#recorder?.extensions.add(1, this.#attributes)
+    this.#recorder?.extensions.add(1, this.#metricAttributes)
   }
 
   /**
@@ -270,7 +176,7 @@ export class HoldTelemetry {
   lost(reason: string) {
     if (this.#lost) return
     this.#lost = true
-    this.#recorder?.losses.add(1, this.#attributes)
+    this.#recorder?.losses.add(1, this.#metricAttributes)
     if (this.#ended) return
     this.#span?.addEvent('lock.lost', { 'lock.lost.reason': reason })
     this.#end('lost')
@@ -300,7 +206,7 @@ export class HoldTelemetry {
       this.#span.setAttribute('lock.hold.duration', held)
     }
     this.#span?.end()
-    this.#recorder?.holds.record(held, this.#attributes)
+    this.#recorder?.holds.record(held, this.#metricAttributes)
   }
 }
 
