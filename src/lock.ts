@@ -7,6 +7,7 @@ import {
 } from './errors.ts'
 import { checkAcquireOptions, resolveRetry } from './options.ts'
 import { settleWithin, sleep } from './wait.ts'
+import { acquireStarted, type AcquireTelemetry, type HoldTelemetry } from './telemetry/spans.ts'
 import type {
   AcquireResult,
   Handoff,
@@ -57,6 +58,8 @@ export class Lock {
   #acquired: boolean
   #watchdog?: { controller: AbortController; stop: () => void }
   #holderRemainingTime: number | null | undefined
+  #acquiring?: AcquireTelemetry
+  #hold?: HoldTelemetry
   /**
    * Bumped when the lock is taken, released or lost: an extension
    * answered after that no longer speaks for the lock
@@ -141,6 +144,7 @@ export class Lock {
     const deadline = retry.timeout === null ? Infinity : startedAt + retry.timeout
     let attempts = 0
     let arrival: number | undefined
+    if (this.#options.telemetry) this.#acquiring = acquireStarted(this, this.#options.storeName)
 
     if (maxAttempts > 1 && this.#store.hasWaiters?.(this.#storeKey)) {
       const wait = Math.max(1, Math.min(retry.delay, deadline - startedAt))
@@ -167,7 +171,7 @@ export class Lock {
             : await this.#saveWithin(deadline, signal)
         )
       } catch (error) {
-        this.#failed(startedAt, attempts, signal?.aborted ? 'aborted' : 'error')
+        this.#failed(startedAt, attempts, signal?.aborted ? 'aborted' : 'error', error)
         if (signal?.aborted && error === signal.reason) throw error
         throw E_LOCK_STORAGE_ERROR.wrap(error, `acquire "${this.key}"`)
       }
@@ -243,10 +247,12 @@ export class Lock {
     try {
       await this.#store.delete(this.#storeKey, this.#owner)
     } catch (error) {
+      this.#hold?.released(error)
       throw E_LOCK_STORAGE_ERROR.wrap(error, `release "${this.key}"`)
     } finally {
       this.#acquired = false
     }
+    this.#hold?.released()
     this.#expirationTime = null
     if (this.#reports('lock:released')) this.#emit('lock:released', this.#eventBase())
   }
@@ -262,6 +268,7 @@ export class Lock {
     } catch (error) {
       throw E_LOCK_STORAGE_ERROR.wrap(error, `force release "${this.key}"`)
     }
+    this.#hold?.released()
     this.#acquired = false
     this.#expirationTime = null
     if (this.#reports('lock:released')) this.#emit('lock:released', this.#eventBase())
@@ -283,6 +290,7 @@ export class Lock {
     }
     if (generation !== this.#generation) return
     this.#expirationTime = startedAt + duration
+    this.#hold?.extended(duration)
     if (this.#reports('lock:extended')) {
       this.#emit('lock:extended', { ...this.#eventBase(), ttl: duration })
     }
@@ -404,7 +412,7 @@ export class Lock {
         waitingSince: arrival,
       })
     } catch (error) {
-      this.#failed(startedAt, attempts, signal?.aborted ? 'aborted' : 'error')
+      this.#failed(startedAt, attempts, signal?.aborted ? 'aborted' : 'error', error)
       throw error
     }
     if (!handoff) return false
@@ -443,6 +451,7 @@ export class Lock {
      */
     this.#expirationTime = this.#ttl === null ? null : attemptedAt + this.#ttl
     this.#fencingToken = result.fencingToken ?? null
+    this.#hold = this.#acquiring?.acquired(this.#fencingToken, attempts)
     if (!this.#reports('lock:acquired')) return
     this.#emit('lock:acquired', {
       ...this.#eventBase(),
@@ -452,7 +461,8 @@ export class Lock {
     })
   }
 
-  #failed(startedAt: number, attempts: number, reason: FailureReason) {
+  #failed(startedAt: number, attempts: number, reason: FailureReason, error?: unknown) {
+    this.#acquiring?.ended(reason, attempts, error)
     if (!this.#reports('lock:failed')) return
     this.#emit('lock:failed', {
       ...this.#eventBase(),
@@ -556,6 +566,7 @@ export class Lock {
 
   #lost(reason: string) {
     this.#acquired = false
+    this.#hold?.lost(reason)
     this.#generation++
     this.#options.logger?.warn(
       { key: this.key, store: this.#options.storeName, owner: this.#owner, reason },

@@ -20,6 +20,7 @@ export interface LockManagerConfig<KnownStores extends Record<string, StoreFacto
   ttl?: Duration | null
   retry?: RetryOptions
   prefix?: string
+  telemetry?: boolean
 }
 
 /**

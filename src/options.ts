@@ -63,6 +63,11 @@ export function resolveLockOptions(options: LockFactoryOptions | null = {}): Res
       `Invalid "storeName" ${describe(options.storeName)}: expected a string`
     )
   }
+  if (options.telemetry !== undefined && typeof options.telemetry !== 'boolean') {
+    throw new E_INVALID_LOCK_CONFIG(
+      `Invalid "telemetry" ${describe(options.telemetry)}: expected true or false`
+    )
+  }
   return {
     ttl: asConfigError(() => (options.ttl === undefined ? DEFAULT_TTL : parseTtl(options.ttl))),
     retry: asConfigError(() => resolveRetry(options.retry)),
@@ -71,6 +76,7 @@ export function resolveLockOptions(options: LockFactoryOptions | null = {}): Res
     emitter: options.emitter,
     listened: options.emitter ? listenerCheck(options.emitter) : undefined,
     logger: options.logger,
+    telemetry: options.telemetry ?? true,
   }
 }
 

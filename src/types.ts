@@ -249,6 +249,11 @@ export interface LockFactoryOptions {
   storeName?: string
   emitter?: LockEventEmitter
   logger?: LockLogger
+  /**
+   * Spans and metrics through @opentelemetry/api (default `true`); a
+   * no-op until the application registers an OpenTelemetry SDK
+   */
+  telemetry?: boolean
 }
 
 export interface ResolvedLockOptions {
@@ -263,6 +268,7 @@ export interface ResolvedLockOptions {
    */
   listened?: (event: keyof LockEvents) => boolean
   logger?: LockLogger
+  telemetry: boolean
 }
 
 export interface SerializedLock {
@@ -284,6 +290,10 @@ export interface LockConfig<KnownStores extends Record<string, StoreEntry>> {
   ttl?: Duration | null
   prefix?: string
   retry?: RetryOptions
+  /**
+   * `false` turns off the OpenTelemetry spans and metrics of these locks
+   */
+  telemetry?: boolean
 }
 
 /**
