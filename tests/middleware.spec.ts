@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import net from 'node:net'
 import { test } from '@japa/runner'
+import { MultipartFile } from '@adonisjs/core/bodyparser'
 import { Redis } from 'ioredis'
 import { stores } from '../index.ts'
 import { canonicalJson, sha256 } from '../src/middleware/fingerprint.ts'
@@ -656,18 +657,44 @@ test.group('Lock middleware internals', () => {
       '{"a":null,"b":{"c":"x","d":[1,2]}}'
     )
     assert.notEqual(canonicalJson([1, 2]), canonicalJson([2, 1]))
-    const file = { isMultipartFile: true, clientName: 'a.png', size: 10, tmpPath: '/tmp/x1' }
-    const sameFile = { ...file, tmpPath: '/tmp/x2', fieldName: 'avatar' }
-    assert.equal(canonicalJson({ avatar: file }), canonicalJson({ avatar: sameFile }))
+    const upload = (fieldName: string, size: number, tmpPath: string) => {
+      const file = new MultipartFile({ fieldName, clientName: 'a.png', headers: {} }, {})
+      file.size = size
+      file.tmpPath = tmpPath
+      return file
+    }
+    assert.equal(
+      canonicalJson({ avatar: upload('avatar', 10, '/tmp/x1') }),
+      canonicalJson({ avatar: upload('photo', 10, '/tmp/x2') })
+    )
     assert.notEqual(
-      canonicalJson({ avatar: file }),
-      canonicalJson({ avatar: { ...file, size: 11 } })
+      canonicalJson({ avatar: upload('avatar', 10, '/tmp/x1') }),
+      canonicalJson({ avatar: upload('avatar', 11, '/tmp/x1') })
     )
     assert.equal(canonicalJson({ at: new Date(0) }), '{"at":"1970-01-01T00:00:00.000Z"}')
     const cyclic: Record<string, unknown> = { a: 1 }
     cyclic.self = cyclic
     assert.equal(canonicalJson(cyclic), '{"a":1,"self":"[Circular]"}')
     assert.equal(sha256('x').length, 43)
+  })
+
+  test('a JSON object saying isMultipartFile is data, not a file', ({ assert }) => {
+    const claim = { isMultipartFile: true, clientName: 'a.png', size: 10 }
+    assert.notEqual(
+      canonicalJson({ avatar: { ...claim, amount: 1 } }),
+      canonicalJson({ avatar: { ...claim, amount: 2 } })
+    )
+  })
+
+  test('a body nested 100,000 deep hashes without overflowing the stack', ({ assert }) => {
+    const depth = 100_000
+    const deep = JSON.parse(`${'['.repeat(depth)}1${']'.repeat(depth)}`)
+    const text = canonicalJson(deep)
+    assert.lengthOf(text, depth * 2 + 1)
+    assert.notEqual(
+      canonicalJson(deep),
+      canonicalJson(JSON.parse(`${'['.repeat(depth)}2${']'.repeat(depth)}`))
+    )
   })
 
   test('bad options raise E_INVALID_LOCK_CONFIG naming the option', async ({ assert }) => {
@@ -681,6 +708,11 @@ test.group('Lock middleware internals', () => {
       [{ scope: 'everyone' }, 'scope'],
       [{ idempotency: 'yes' }, 'idempotency'],
       [{ key: 'fixed' }, 'key'],
+      [{ timeout: 'never' }, 'timeout'],
+      [{ idempotency: 'required', replay: { ttl: 'abc' } }, 'replay.ttl'],
+      [{ idempotency: 'required', replay: { store: 42 } }, 'replay.store'],
+      [{ idempotency: 'required', replay: { headers: ['Set-Cookie'] } }, 'set-cookie'],
+      [{ replay: true }, 'idempotency'],
     ] as const) {
       const error = await middleware.handle(ctx, next, options as any).then(
         () => null,
