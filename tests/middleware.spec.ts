@@ -1,6 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createInterface } from 'node:readline'
-import net from 'node:net'
 import { test } from '@japa/runner'
 import { MultipartFile } from '@adonisjs/core/bodyparser'
 import { Redis } from 'ioredis'
@@ -11,72 +9,23 @@ import { E_INVALID_LOCK_CONFIG } from '../src/errors.ts'
 import { RedisStore } from '../src/stores/redis.ts'
 import type { LockStore, StoreEntry } from '../src/types.ts'
 import { sleep } from '../src/wait.ts'
-import { pollUntil } from './helpers/poll.ts'
 import { startApp, type TestApp } from './fixtures/middleware/app.ts'
+import { closedPort } from './fixtures/middleware/cache.ts'
+import {
+  call,
+  counts,
+  entered,
+  openGate,
+  startWorker,
+  statusOf,
+  stopWorker,
+  until,
+  type Reply,
+  type Worker,
+} from './fixtures/middleware/client.ts'
 import { canConnect, SERVICES, serviceAvailable, uniqueKey } from './helpers/services.ts'
 
 const SKIPPED = 'its store is not available (see the warning above)'
-
-interface Reply {
-  status: number
-  headers: Headers
-  body: any
-}
-
-interface Call {
-  body?: unknown
-  /**
-   * Sent as-is, to test whitespace and key order
-   */
-  raw?: string
-  form?: FormData
-  query?: string
-  headers?: Record<string, string>
-  /**
-   * The route handler waits on this gate until the test opens it
-   */
-  gate?: string
-  user?: string
-}
-
-async function call(url: string, path: string, options: Call = {}): Promise<Reply> {
-  const headers: Record<string, string> = {
-    accept: 'application/json',
-    ...(options.form ? {} : { 'content-type': 'application/json' }),
-    ...options.headers,
-  }
-  if (options.gate) headers['x-gate'] = options.gate
-  if (options.user) headers['x-user'] = options.user
-  const response = await fetch(`${url}${path}${options.query ? `?${options.query}` : ''}`, {
-    method: 'POST',
-    headers,
-    body: options.form ?? options.raw ?? JSON.stringify(options.body ?? {}),
-  })
-  const text = await response.text()
-  let body: unknown = text
-  try {
-    body = JSON.parse(text)
-  } catch {}
-  return { status: response.status, headers: response.headers, body }
-}
-
-/**
- * Polls until the condition holds; the machine may be slow, so only a
- * generous deadline
- */
-async function until(condition: () => boolean | Promise<boolean>, what: string, ms = 20_000) {
-  if (!(await pollUntil(condition, ms, 10))) throw new Error(`Timed out waiting for ${what}`)
-}
-
-function statusOf(reply: Promise<Reply>): Promise<number> {
-  return reply.then(({ status }) => status)
-}
-
-function counts(replies: Reply[]) {
-  const byStatus: Record<number, number> = {}
-  for (const reply of replies) byStatus[reply.status] = (byStatus[reply.status] ?? 0) + 1
-  return byStatus
-}
 
 /**
  * A store that fails like an unreachable backend
@@ -504,17 +453,6 @@ async function probeRedisStore(): Promise<string | false> {
   }
 }
 
-/**
- * A port nothing listens on
- */
-async function closedPort(): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as net.AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
-
 let redis: Redis
 let deadRedis: Redis
 let deadPort: number
@@ -548,40 +486,6 @@ registerMiddlewareSuite('redis', {
     },
   }),
 })
-
-interface Worker {
-  url: string
-  child: ChildProcess
-}
-
-function startWorker(prefix: string): Promise<Worker> {
-  const child = spawn(
-    'node_modules/.bin/node',
-    ['--import=@poppinss/ts-exec', 'tests/fixtures/middleware/server.ts', prefix],
-    { stdio: ['pipe', 'pipe', 'inherit'] }
-  )
-  return new Promise((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! })
-    lines.once('line', (line) => resolve({ url: JSON.parse(line).url, child }))
-    child.once('exit', (code) => reject(new Error(`worker exited early with code ${code}`)))
-  })
-}
-
-async function stopWorker(worker: Worker) {
-  if (worker.child.exitCode !== null) return
-  const exited = new Promise((resolve) => worker.child.once('exit', resolve))
-  worker.child.stdin!.end()
-  await exited
-}
-
-async function openGate(worker: Worker, gate: string) {
-  await fetch(`${worker.url}/_gates/${gate}/open`, { method: 'POST' })
-}
-
-async function entered(worker: Worker, gate: string): Promise<number> {
-  const response = await fetch(`${worker.url}/_gates/${gate}`)
-  return ((await response.json()) as { entered: number }).entered
-}
 
 test.group('Lock middleware (redis, 3 processes)', (group) => {
   let workers: Worker[] = []
