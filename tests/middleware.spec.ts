@@ -385,6 +385,115 @@ function registerMiddlewareSuite(name: string, options: SuiteOptions) {
       assert.equal(app.gates.stats(gate).entered, 0)
     })
 
+    test('store down: the 503 shows nothing internal, in JSON, JSON:API and HTML', async ({
+      assert,
+    }) => {
+      const gate = uniqueKey('gate')
+      app.gates.open(gate)
+      for (const accept of ['application/json', 'application/vnd.api+json', 'text/html']) {
+        const reply = await call(app.url, '/broken', {
+          body: { a: 1 },
+          gate,
+          user: '13',
+          headers: { accept },
+        })
+        assert.equal(reply.status, 503)
+        const text = JSON.stringify(reply.body)
+        assert.include(text, 'The lock store failed')
+        for (const internal of ['ECONNREFUSED', 'Connection', '127.0.0.1', 'http:', 'acquire']) {
+          assert.notInclude(text, internal)
+        }
+      }
+      assert.equal(app.gates.stats(gate).entered, 0)
+    })
+
+    test("Retry-After: the route's recent durations, capped by the holder's time left", async ({
+      assert,
+    }) => {
+      // No history yet: the time the holder has left (ttl 30s)
+      const gate = uniqueKey('gate')
+      const first = call(app.url, '/retry-after', { body: { a: 1 }, gate, user: '16' })
+      await until(() => app.gates.stats(gate).entered === 1, 'the first request in the handler')
+      const cold = await call(app.url, '/retry-after', { body: { a: 1 }, user: '16' })
+      assert.equal(cold.status, 409)
+      const coldSeconds = Number(cold.headers.get('retry-after'))
+      assert.isAtLeast(coldSeconds, 20)
+      assert.isAtMost(coldSeconds, 30)
+      app.gates.open(gate)
+      assert.equal(await statusOf(first), 200)
+
+      // Requests of a few ms: the longest of them, rounded up to seconds
+      for (let index = 0; index < 3; index++) {
+        assert.equal(
+          await statusOf(call(app.url, '/retry-after', { body: { index }, user: '16' })),
+          200
+        )
+      }
+      const gate2 = uniqueKey('gate')
+      const second = call(app.url, '/retry-after', { body: { a: 2 }, gate: gate2, user: '16' })
+      await until(() => app.gates.stats(gate2).entered === 1, 'the second request in the handler')
+      const warm = await call(app.url, '/retry-after', { body: { a: 2 }, user: '16' })
+      assert.equal(warm.status, 409)
+      const warmSeconds = Number(warm.headers.get('retry-after'))
+      assert.isAtLeast(warmSeconds, 1)
+      assert.isAtMost(warmSeconds, 5)
+      assert.equal(warm.body.errors[0].retryAfter, warmSeconds)
+      app.gates.open(gate2)
+      assert.equal(await statusOf(second), 200)
+    })
+
+    test('wait running out: 409 once the wait is over, the route ran once', async ({ assert }) => {
+      const gate = uniqueKey('gate')
+      const first = call(app.url, '/waiting-short', { body: { a: 1 }, gate, user: '18' })
+      await until(() => app.gates.stats(gate).entered === 1, 'the first request in the handler')
+      const startedAt = performance.now()
+      const second = await call(app.url, '/waiting-short', { body: { a: 1 }, gate, user: '18' })
+      assert.equal(second.status, 409)
+      assert.isAtLeast(performance.now() - startedAt, 290)
+      assert.equal(app.gates.stats(gate).entered, 1)
+      app.gates.open(gate)
+      assert.equal(await statusOf(first), 200)
+    })
+
+    test('wait is ignored for a request with an Idempotency-Key: 409 at once', async ({
+      assert,
+    }) => {
+      const gate = uniqueKey('gate')
+      const headers = { 'idempotency-key': crypto.randomUUID() }
+      const first = call(app.url, '/payments-waiting', {
+        body: { a: 1 },
+        headers,
+        gate,
+        user: '19',
+      })
+      await until(() => app.gates.stats(gate).entered === 1, 'the first request in the handler')
+      // The route waits 60s: a retry that waited would still be pending
+      let retry: Reply | undefined
+      call(app.url, '/payments-waiting', { body: { a: 1 }, headers, user: '19' }).then(
+        (reply) => (retry = reply)
+      )
+      await until(() => retry !== undefined, 'the retry answered while the first still runs')
+      assert.equal(retry!.status, 409)
+      assert.equal(app.gates.stats(gate).running, 1)
+      app.gates.open(gate)
+      assert.equal(await statusOf(first), 200)
+    })
+
+    test('ttl: once a request outlives it, its duplicate runs', async ({ assert }) => {
+      const gate = uniqueKey('gate')
+      const first = call(app.url, '/short-ttl', { body: { a: 1 }, gate, user: '20' })
+      await until(() => app.gates.stats(gate).entered === 1, 'the first request in the handler')
+      // The lock lives 1 s: retry until the duplicate gets in
+      await until(
+        async () =>
+          (await statusOf(call(app.url, '/short-ttl', { body: { a: 1 }, user: '20' }))) === 200,
+        'the duplicate to run after the ttl'
+      )
+      assert.equal(app.gates.stats(gate).running, 1)
+      app.gates.open(gate)
+      assert.equal(await statusOf(first), 200)
+    })
+
     test('409 in JSON:API and HTML', async ({ assert }) => {
       const gate = uniqueKey('gate')
       const first = call(app.url, '/orders', { body: { format: 1 }, gate, user: '14' })
@@ -639,6 +748,7 @@ test.group('Lock middleware (redis server dies mid-request)', (group) => {
   })
   group.tap((t) => t.skip(() => skipReason !== false, SKIPPED).timeout(30_000))
   group.each.teardown(async () => {
+    if (redisServer && redisServer.exitCode === null) redisServer.kill('SIGCONT')
     await app?.close()
     connection?.disconnect()
     if (redisServer && redisServer.exitCode === null) {
@@ -687,6 +797,43 @@ test.group('Lock middleware (redis server dies mid-request)', (group) => {
     const refused = await call(app.url, '/orders', { body: { a: 2 }, gate, user: '1' })
     assert.equal(refused.status, 503)
     assert.equal(refused.body.errors[0].code, 'E_LOCK_STORAGE_ERROR')
+    assert.equal(app.gates.stats(gate).entered, 1)
+  })
+
+  test('a frozen store: a running request still answers, a new one gets 503, both in bounded time', async ({
+    assert,
+  }) => {
+    const port = await closedPort()
+    redisServer = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      { stdio: 'ignore' }
+    )
+    await until(() => canConnect(port), 'the private redis-server')
+    // Commands wait for an answer as long as it takes: only the middleware bounds them
+    connection = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: null })
+    connection.on('error', () => {})
+    await new Promise((resolve) => connection!.once('ready', resolve))
+    const store = connection
+    app = await startApp({
+      default: 'redis',
+      stores: { redis: { driver: { factory: () => new RedisStore({ connection: store }) } } },
+    })
+
+    const gate = uniqueKey('gate')
+    const running = call(app.url, '/bounded', { body: { a: 1 }, gate, user: '1' })
+    await until(() => app!.gates.stats(gate).entered === 1, 'the request in the handler')
+
+    redisServer.kill('SIGSTOP')
+    // Its release gets no answer: the response goes out after the timeout
+    app.gates.open(gate)
+    assert.equal(await statusOf(running), 200)
+
+    const refused = await call(app.url, '/bounded', { body: { a: 2 }, gate, user: '1' })
+    assert.equal(refused.status, 503)
+    assert.deepEqual(refused.body, {
+      errors: [{ message: 'The lock store failed', code: 'E_LOCK_STORAGE_ERROR' }],
+    })
     assert.equal(app.gates.stats(gate).entered, 1)
   })
 })
