@@ -4,9 +4,16 @@ import { describe } from './describe.ts'
 
 /**
  * An error rendered with its code, which the default JSON rendering
- * drops: clients tell a 503 worth a retry or a missing header by it
+ * drops: clients tell a 503 worth a retry or a missing header by it.
+ * The client sees the class's own message, or `publicMessage`: never
+ * `message`, which may name lock keys, hosts or driver errors.
  */
 class CodedHttpException extends Exception {
+  /**
+   * Text meant for the client, set by whoever raised the error
+   */
+  publicMessage?: string
+
   handle(error: this, ctx: HttpContext) {
     return respond(error, ctx)
   }
@@ -156,8 +163,9 @@ export const E_IDEMPOTENCY_KEY_REUSED = class IdempotencyKeyReusedException exte
  * Renders like the app's exception handler (JSON, JSON:API or HTML by the
  * Accept header), keeping the error code its default JSON rendering drops
  */
-function respond(error: Exception, ctx: HttpContext, meta: Record<string, unknown> = {}) {
+function respond(error: CodedHttpException, ctx: HttpContext, meta: Record<string, unknown> = {}) {
   const { request, response } = ctx
+  const message = error.publicMessage ?? (error.constructor as typeof Exception).message
   response.status(error.status)
   switch (request.accepts(['html', 'application/vnd.api+json', 'json'])) {
     case 'application/vnd.api+json':
@@ -165,16 +173,16 @@ function respond(error: Exception, ctx: HttpContext, meta: Record<string, unknow
         errors: [
           {
             code: error.code,
-            title: error.message,
+            title: message,
             status: error.status,
             ...(Object.keys(meta).length ? { meta } : {}),
           },
         ],
       })
     case 'json':
-      return response.send({ errors: [{ message: error.message, code: error.code, ...meta }] })
+      return response.send({ errors: [{ message, code: error.code, ...meta }] })
     default:
-      return response.send(`<p> ${escapeHTML(error.message)} </p>`)
+      return response.send(`<p> ${escapeHTML(message ?? '')} </p>`)
   }
 }
 

@@ -398,6 +398,19 @@ export interface LockMiddlewareOptions {
    * it, `'optional'` falls back to the duplicate guard without it
    */
   idempotency?: 'required' | 'optional'
+  /**
+   * Bound of each store call of a guarded request (taking the lock,
+   * releasing it, reading and writing a replay record). Past it the
+   * request gets 503 before the route runs, or, after the route ran, the
+   * failure is logged and the response goes out. Default: `'3s'`.
+   */
+  timeout?: Duration
+  /**
+   * With `idempotency`: store the response of a request carrying an
+   * `Idempotency-Key` in `@adonisjs/cache` and replay it to retries
+   * (with `Idempotency-Replayed: true`) instead of running the route again
+   */
+  replay?: true | LockReplayOptions
 }
 
 declare module '@adonisjs/core/types' {
@@ -405,4 +418,35 @@ declare module '@adonisjs/core/types' {
   interface ContainerBindings {
     'lock.manager': LockService
   }
+}
+
+/**
+ * Where and how long the lock middleware keeps the responses it replays
+ */
+export interface LockReplayOptions {
+  /**
+   * Store of `config/cache.ts` (`@adonisjs/cache`); its default store
+   * otherwise. Use one shared by every server (Redis, database).
+   */
+  store?: string
+  /**
+   * How long a response is replayed. Default: `'24h'`.
+   */
+  ttl?: Duration
+  /**
+   * Whether 5xx responses are stored too. Default: `false`, a retry
+   * runs the route again after a server error.
+   */
+  serverErrors?: boolean
+  /**
+   * Largest body stored, in bytes; a larger response is not stored (and
+   * a retry runs again). Default: 1 MiB.
+   */
+  maxBodySize?: number
+  /**
+   * Response headers replayed besides the built-in list (Content-Type,
+   * Location, ETag, Content-Language, Cache-Control, ...). Never
+   * `Set-Cookie`.
+   */
+  headers?: string[]
 }

@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createInterface } from 'node:readline'
-import net from 'node:net'
 import { test } from '@japa/runner'
+import { MultipartFile } from '@adonisjs/core/bodyparser'
 import { Redis } from 'ioredis'
 import { stores } from '../index.ts'
 import { canonicalJson, sha256 } from '../src/middleware/fingerprint.ts'
@@ -10,72 +9,23 @@ import { E_INVALID_LOCK_CONFIG } from '../src/errors.ts'
 import { RedisStore } from '../src/stores/redis.ts'
 import type { LockStore, StoreEntry } from '../src/types.ts'
 import { sleep } from '../src/wait.ts'
-import { pollUntil } from './helpers/poll.ts'
 import { startApp, type TestApp } from './fixtures/middleware/app.ts'
+import { closedPort } from './fixtures/middleware/cache.ts'
+import {
+  call,
+  counts,
+  entered,
+  openGate,
+  startWorker,
+  statusOf,
+  stopWorker,
+  until,
+  type Reply,
+  type Worker,
+} from './fixtures/middleware/client.ts'
 import { canConnect, SERVICES, serviceAvailable, uniqueKey } from './helpers/services.ts'
 
 const SKIPPED = 'its store is not available (see the warning above)'
-
-interface Reply {
-  status: number
-  headers: Headers
-  body: any
-}
-
-interface Call {
-  body?: unknown
-  /**
-   * Sent as-is, to test whitespace and key order
-   */
-  raw?: string
-  form?: FormData
-  query?: string
-  headers?: Record<string, string>
-  /**
-   * The route handler waits on this gate until the test opens it
-   */
-  gate?: string
-  user?: string
-}
-
-async function call(url: string, path: string, options: Call = {}): Promise<Reply> {
-  const headers: Record<string, string> = {
-    accept: 'application/json',
-    ...(options.form ? {} : { 'content-type': 'application/json' }),
-    ...options.headers,
-  }
-  if (options.gate) headers['x-gate'] = options.gate
-  if (options.user) headers['x-user'] = options.user
-  const response = await fetch(`${url}${path}${options.query ? `?${options.query}` : ''}`, {
-    method: 'POST',
-    headers,
-    body: options.form ?? options.raw ?? JSON.stringify(options.body ?? {}),
-  })
-  const text = await response.text()
-  let body: unknown = text
-  try {
-    body = JSON.parse(text)
-  } catch {}
-  return { status: response.status, headers: response.headers, body }
-}
-
-/**
- * Polls until the condition holds; the machine may be slow, so only a
- * generous deadline
- */
-async function until(condition: () => boolean | Promise<boolean>, what: string, ms = 20_000) {
-  if (!(await pollUntil(condition, ms, 10))) throw new Error(`Timed out waiting for ${what}`)
-}
-
-function statusOf(reply: Promise<Reply>): Promise<number> {
-  return reply.then(({ status }) => status)
-}
-
-function counts(replies: Reply[]) {
-  const byStatus: Record<number, number> = {}
-  for (const reply of replies) byStatus[reply.status] = (byStatus[reply.status] ?? 0) + 1
-  return byStatus
-}
 
 /**
  * A store that fails like an unreachable backend
@@ -435,6 +385,115 @@ function registerMiddlewareSuite(name: string, options: SuiteOptions) {
       assert.equal(app.gates.stats(gate).entered, 0)
     })
 
+    test('store down: the 503 shows nothing internal, in JSON, JSON:API and HTML', async ({
+      assert,
+    }) => {
+      const gate = uniqueKey('gate')
+      app.gates.open(gate)
+      for (const accept of ['application/json', 'application/vnd.api+json', 'text/html']) {
+        const reply = await call(app.url, '/broken', {
+          body: { a: 1 },
+          gate,
+          user: '13',
+          headers: { accept },
+        })
+        assert.equal(reply.status, 503)
+        const text = JSON.stringify(reply.body)
+        assert.include(text, 'The lock store failed')
+        for (const internal of ['ECONNREFUSED', 'Connection', '127.0.0.1', 'http:', 'acquire']) {
+          assert.notInclude(text, internal)
+        }
+      }
+      assert.equal(app.gates.stats(gate).entered, 0)
+    })
+
+    test("Retry-After: the route's recent durations, capped by the holder's time left", async ({
+      assert,
+    }) => {
+      // No history yet: the time the holder has left (ttl 30s)
+      const gate = uniqueKey('gate')
+      const first = call(app.url, '/retry-after', { body: { a: 1 }, gate, user: '16' })
+      await until(() => app.gates.stats(gate).entered === 1, 'the first request in the handler')
+      const cold = await call(app.url, '/retry-after', { body: { a: 1 }, user: '16' })
+      assert.equal(cold.status, 409)
+      const coldSeconds = Number(cold.headers.get('retry-after'))
+      assert.isAtLeast(coldSeconds, 20)
+      assert.isAtMost(coldSeconds, 30)
+      app.gates.open(gate)
+      assert.equal(await statusOf(first), 200)
+
+      // Requests of a few ms: the longest of them, rounded up to seconds
+      for (let index = 0; index < 3; index++) {
+        assert.equal(
+          await statusOf(call(app.url, '/retry-after', { body: { index }, user: '16' })),
+          200
+        )
+      }
+      const gate2 = uniqueKey('gate')
+      const second = call(app.url, '/retry-after', { body: { a: 2 }, gate: gate2, user: '16' })
+      await until(() => app.gates.stats(gate2).entered === 1, 'the second request in the handler')
+      const warm = await call(app.url, '/retry-after', { body: { a: 2 }, user: '16' })
+      assert.equal(warm.status, 409)
+      const warmSeconds = Number(warm.headers.get('retry-after'))
+      assert.isAtLeast(warmSeconds, 1)
+      assert.isAtMost(warmSeconds, 5)
+      assert.equal(warm.body.errors[0].retryAfter, warmSeconds)
+      app.gates.open(gate2)
+      assert.equal(await statusOf(second), 200)
+    })
+
+    test('wait running out: 409 once the wait is over, the route ran once', async ({ assert }) => {
+      const gate = uniqueKey('gate')
+      const first = call(app.url, '/waiting-short', { body: { a: 1 }, gate, user: '18' })
+      await until(() => app.gates.stats(gate).entered === 1, 'the first request in the handler')
+      const startedAt = performance.now()
+      const second = await call(app.url, '/waiting-short', { body: { a: 1 }, gate, user: '18' })
+      assert.equal(second.status, 409)
+      assert.isAtLeast(performance.now() - startedAt, 290)
+      assert.equal(app.gates.stats(gate).entered, 1)
+      app.gates.open(gate)
+      assert.equal(await statusOf(first), 200)
+    })
+
+    test('wait is ignored for a request with an Idempotency-Key: 409 at once', async ({
+      assert,
+    }) => {
+      const gate = uniqueKey('gate')
+      const headers = { 'idempotency-key': crypto.randomUUID() }
+      const first = call(app.url, '/payments-waiting', {
+        body: { a: 1 },
+        headers,
+        gate,
+        user: '19',
+      })
+      await until(() => app.gates.stats(gate).entered === 1, 'the first request in the handler')
+      // The route waits 60s: a retry that waited would still be pending
+      let retry: Reply | undefined
+      call(app.url, '/payments-waiting', { body: { a: 1 }, headers, user: '19' }).then(
+        (reply) => (retry = reply)
+      )
+      await until(() => retry !== undefined, 'the retry answered while the first still runs')
+      assert.equal(retry!.status, 409)
+      assert.equal(app.gates.stats(gate).running, 1)
+      app.gates.open(gate)
+      assert.equal(await statusOf(first), 200)
+    })
+
+    test('ttl: once a request outlives it, its duplicate runs', async ({ assert }) => {
+      const gate = uniqueKey('gate')
+      const first = call(app.url, '/short-ttl', { body: { a: 1 }, gate, user: '20' })
+      await until(() => app.gates.stats(gate).entered === 1, 'the first request in the handler')
+      // The lock lives 1 s: retry until the duplicate gets in
+      await until(
+        async () =>
+          (await statusOf(call(app.url, '/short-ttl', { body: { a: 1 }, user: '20' }))) === 200,
+        'the duplicate to run after the ttl'
+      )
+      assert.equal(app.gates.stats(gate).running, 1)
+      app.gates.open(gate)
+      assert.equal(await statusOf(first), 200)
+    })
+
     test('409 in JSON:API and HTML', async ({ assert }) => {
       const gate = uniqueKey('gate')
       const first = call(app.url, '/orders', { body: { format: 1 }, gate, user: '14' })
@@ -503,17 +562,6 @@ async function probeRedisStore(): Promise<string | false> {
   }
 }
 
-/**
- * A port nothing listens on
- */
-async function closedPort(): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as net.AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
-
 let redis: Redis
 let deadRedis: Redis
 let deadPort: number
@@ -547,40 +595,6 @@ registerMiddlewareSuite('redis', {
     },
   }),
 })
-
-interface Worker {
-  url: string
-  child: ChildProcess
-}
-
-function startWorker(prefix: string): Promise<Worker> {
-  const child = spawn(
-    'node_modules/.bin/node',
-    ['--import=@poppinss/ts-exec', 'tests/fixtures/middleware/server.ts', prefix],
-    { stdio: ['pipe', 'pipe', 'inherit'] }
-  )
-  return new Promise((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! })
-    lines.once('line', (line) => resolve({ url: JSON.parse(line).url, child }))
-    child.once('exit', (code) => reject(new Error(`worker exited early with code ${code}`)))
-  })
-}
-
-async function stopWorker(worker: Worker) {
-  if (worker.child.exitCode !== null) return
-  const exited = new Promise((resolve) => worker.child.once('exit', resolve))
-  worker.child.stdin!.end()
-  await exited
-}
-
-async function openGate(worker: Worker, gate: string) {
-  await fetch(`${worker.url}/_gates/${gate}/open`, { method: 'POST' })
-}
-
-async function entered(worker: Worker, gate: string): Promise<number> {
-  const response = await fetch(`${worker.url}/_gates/${gate}`)
-  return ((await response.json()) as { entered: number }).entered
-}
 
 test.group('Lock middleware (redis, 3 processes)', (group) => {
   let workers: Worker[] = []
@@ -656,18 +670,44 @@ test.group('Lock middleware internals', () => {
       '{"a":null,"b":{"c":"x","d":[1,2]}}'
     )
     assert.notEqual(canonicalJson([1, 2]), canonicalJson([2, 1]))
-    const file = { isMultipartFile: true, clientName: 'a.png', size: 10, tmpPath: '/tmp/x1' }
-    const sameFile = { ...file, tmpPath: '/tmp/x2', fieldName: 'avatar' }
-    assert.equal(canonicalJson({ avatar: file }), canonicalJson({ avatar: sameFile }))
+    const upload = (fieldName: string, size: number, tmpPath: string) => {
+      const file = new MultipartFile({ fieldName, clientName: 'a.png', headers: {} }, {})
+      file.size = size
+      file.tmpPath = tmpPath
+      return file
+    }
+    assert.equal(
+      canonicalJson({ avatar: upload('avatar', 10, '/tmp/x1') }),
+      canonicalJson({ avatar: upload('photo', 10, '/tmp/x2') })
+    )
     assert.notEqual(
-      canonicalJson({ avatar: file }),
-      canonicalJson({ avatar: { ...file, size: 11 } })
+      canonicalJson({ avatar: upload('avatar', 10, '/tmp/x1') }),
+      canonicalJson({ avatar: upload('avatar', 11, '/tmp/x1') })
     )
     assert.equal(canonicalJson({ at: new Date(0) }), '{"at":"1970-01-01T00:00:00.000Z"}')
     const cyclic: Record<string, unknown> = { a: 1 }
     cyclic.self = cyclic
     assert.equal(canonicalJson(cyclic), '{"a":1,"self":"[Circular]"}')
     assert.equal(sha256('x').length, 43)
+  })
+
+  test('a JSON object saying isMultipartFile is data, not a file', ({ assert }) => {
+    const claim = { isMultipartFile: true, clientName: 'a.png', size: 10 }
+    assert.notEqual(
+      canonicalJson({ avatar: { ...claim, amount: 1 } }),
+      canonicalJson({ avatar: { ...claim, amount: 2 } })
+    )
+  })
+
+  test('a body nested 100,000 deep hashes without overflowing the stack', ({ assert }) => {
+    const depth = 100_000
+    const deep = JSON.parse(`${'['.repeat(depth)}1${']'.repeat(depth)}`)
+    const text = canonicalJson(deep)
+    assert.lengthOf(text, depth * 2 + 1)
+    assert.notEqual(
+      canonicalJson(deep),
+      canonicalJson(JSON.parse(`${'['.repeat(depth)}2${']'.repeat(depth)}`))
+    )
   })
 
   test('bad options raise E_INVALID_LOCK_CONFIG naming the option', async ({ assert }) => {
@@ -681,6 +721,11 @@ test.group('Lock middleware internals', () => {
       [{ scope: 'everyone' }, 'scope'],
       [{ idempotency: 'yes' }, 'idempotency'],
       [{ key: 'fixed' }, 'key'],
+      [{ timeout: 'never' }, 'timeout'],
+      [{ idempotency: 'required', replay: { ttl: 'abc' } }, 'replay.ttl'],
+      [{ idempotency: 'required', replay: { store: 42 } }, 'replay.store'],
+      [{ idempotency: 'required', replay: { headers: ['Set-Cookie'] } }, 'set-cookie'],
+      [{ replay: true }, 'idempotency'],
     ] as const) {
       const error = await middleware.handle(ctx, next, options as any).then(
         () => null,
@@ -703,6 +748,7 @@ test.group('Lock middleware (redis server dies mid-request)', (group) => {
   })
   group.tap((t) => t.skip(() => skipReason !== false, SKIPPED).timeout(30_000))
   group.each.teardown(async () => {
+    if (redisServer && redisServer.exitCode === null) redisServer.kill('SIGCONT')
     await app?.close()
     connection?.disconnect()
     if (redisServer && redisServer.exitCode === null) {
@@ -751,6 +797,43 @@ test.group('Lock middleware (redis server dies mid-request)', (group) => {
     const refused = await call(app.url, '/orders', { body: { a: 2 }, gate, user: '1' })
     assert.equal(refused.status, 503)
     assert.equal(refused.body.errors[0].code, 'E_LOCK_STORAGE_ERROR')
+    assert.equal(app.gates.stats(gate).entered, 1)
+  })
+
+  test('a frozen store: a running request still answers, a new one gets 503, both in bounded time', async ({
+    assert,
+  }) => {
+    const port = await closedPort()
+    redisServer = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      { stdio: 'ignore' }
+    )
+    await until(() => canConnect(port), 'the private redis-server')
+    // Commands wait for an answer as long as it takes: only the middleware bounds them
+    connection = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: null })
+    connection.on('error', () => {})
+    await new Promise((resolve) => connection!.once('ready', resolve))
+    const store = connection
+    app = await startApp({
+      default: 'redis',
+      stores: { redis: { driver: { factory: () => new RedisStore({ connection: store }) } } },
+    })
+
+    const gate = uniqueKey('gate')
+    const running = call(app.url, '/bounded', { body: { a: 1 }, gate, user: '1' })
+    await until(() => app!.gates.stats(gate).entered === 1, 'the request in the handler')
+
+    redisServer.kill('SIGSTOP')
+    // Its release gets no answer: the response goes out after the timeout
+    app.gates.open(gate)
+    assert.equal(await statusOf(running), 200)
+
+    const refused = await call(app.url, '/bounded', { body: { a: 2 }, gate, user: '1' })
+    assert.equal(refused.status, 503)
+    assert.deepEqual(refused.body, {
+      errors: [{ message: 'The lock store failed', code: 'E_LOCK_STORAGE_ERROR' }],
+    })
     assert.equal(app.gates.stats(gate).entered, 1)
   })
 })
