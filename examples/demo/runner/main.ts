@@ -142,6 +142,21 @@ if (once) {
   }, 180_000).unref()
 }
 
+/**
+ * Ctrl-C stops both servers, also in the middle of the scenario
+ */
+let scenarioOver = false
+const interrupted = new Promise<void>((resolve) => {
+  process.once('SIGINT', resolve)
+  process.once('SIGTERM', resolve)
+})
+let stopping: Promise<void> | undefined
+interrupted.then(() => {
+  if (scenarioOver) return
+  console.log('\nInterrupted: stopping both servers...')
+  stopping = stop().then(() => process.exit(130))
+})
+
 let exitCode = 0
 try {
   console.log(
@@ -166,6 +181,7 @@ try {
   await idempotentPayment(ctx)
   await lockStatus(ctx)
 } catch (error) {
+  if (stopping) await stopping
   report.failures.push((error as Error).message)
   console.error(`\n${styleText('red', 'The demo stopped:')} ${(error as Error).message}`)
   for (const server of servers) {
@@ -182,12 +198,11 @@ if (report.failures.length) {
   console.log(`\n${styleText('green', 'Every step behaved as printed.')}`)
 }
 
+if (stopping) await stopping
+scenarioOver = true
 if (!once && exitCode === 0) {
   printTryIt()
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve)
-    process.once('SIGTERM', resolve)
-  })
+  await interrupted
   console.log('\nStopping both servers...')
 }
 await stop()
