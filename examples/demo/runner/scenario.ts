@@ -165,14 +165,10 @@ export async function idempotentPayment(ctx: Context) {
   const replayed = retry.headers.get('idempotency-replayed') === 'true'
   report.line('retried once it completed:')
   report.line(`  ${statusLine(retry)}${replayed ? '  Idempotency-Replayed: true' : ''}`)
-  // replay-guard: remove this branch once `replay: true` is in the middleware
-  if (!replayed) {
-    report.line('replay: not in this build yet')
-    return
-  }
   const runs = await totalRuns(ctx, `/payments/${reference}/runs`)
   report.check(
-    retry.status === 200 &&
+    replayed &&
+      retry.status === 200 &&
       JSON.stringify(retry.body) === JSON.stringify(original?.body) &&
       runs === 1,
     'the same response, replayed: the route ran once',

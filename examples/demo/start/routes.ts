@@ -21,11 +21,11 @@ router.get('/orders/:id/runs', [OrdersController, 'runs'])
 
 /**
  * `replay: true` stores the response in @adonisjs/cache (config/cache.ts)
- * and answers a retry with it. replay-guard: the option is not in
- * LockMiddlewareOptions yet; inline the object once it is.
+ * and answers a retry with it
  */
-const idempotentWithReplay = { idempotency: 'optional' as const, replay: true }
-router.post('/payments', [PaymentsController, 'store']).use(middleware.lock(idempotentWithReplay))
+router
+  .post('/payments', [PaymentsController, 'store'])
+  .use(middleware.lock({ idempotency: 'optional', replay: true }))
 router.get('/payments/:reference/runs', [PaymentsController, 'runs'])
 
 /**
