@@ -2,6 +2,7 @@ import type { HttpContext } from '@adonisjs/core/http'
 import type { NextFn } from '@adonisjs/core/types/http'
 import { E_IDEMPOTENCY_KEY_MISSING } from '../errors.ts'
 import { DEFAULT_TTL } from '../options.ts'
+import { markRequestRefused } from '../telemetry/spans.ts'
 import type { LockMiddlewareOptions } from '../types.ts'
 import { canonicalJson, payloadHash, sha256 } from './fingerprint.ts'
 import { release, runRoute, take, type Guard, type Refusal } from './guard.ts'
@@ -47,8 +48,8 @@ export default class LockMiddleware {
 
 /**
  * The one place a refusal becomes a response: the details (lock key,
- * store error) go to the log, the client gets the error's public text
- * and code
+ * store error) go to the log, the request's span gets the status and
+ * code, the client gets the error's public text and code
  */
 function refuse(ctx: HttpContext, refusal: Refusal) {
   if (refusal.status >= 500) {
@@ -56,6 +57,7 @@ function refuse(ctx: HttpContext, refusal: Refusal) {
   } else {
     ctx.logger.debug({ err: refusal }, `adonis-lock: request refused with ${refusal.status}`)
   }
+  markRequestRefused(refusal.status, refusal.code!)
   refusal.handle(refusal as never, ctx)
 }
 

@@ -108,4 +108,45 @@ test.group('OpenTelemetry | app with @adonisjs/otel', () => {
     assert.isAtLeast(waitedMs, released.end - waited.start - 1)
     assert.isAtLeast(second.end - second.start, waitedMs)
   }).timeout(60_000)
+
+  test('a request the lock middleware refuses is marked on its HTTP span', async ({
+    assert,
+    cleanup,
+  }) => {
+    const { url, child } = await startServer()
+    cleanup(() => stopServer(child))
+    const pay = () =>
+      fetch(`${url}/payments`, {
+        method: 'POST',
+        headers: { 'x-gate': 'first', 'content-type': 'application/json' },
+        body: JSON.stringify({ amount: 10 }),
+      })
+    const first = pay()
+    const entered = async () => {
+      const gate = await getJson<{ entered: boolean }>(`${url}/_gates/first`)
+      return gate.entered
+    }
+    assert.isTrue(await pollUntil(entered, 20_000, 10))
+    const duplicate = await pay()
+    assert.equal(duplicate.status, 409)
+    await fetch(`${url}/_gates/first/open`, { method: 'POST' })
+    const original = await first
+    assert.equal(original.status, 200)
+
+    let spans: SpanRecord[] = []
+    assert.isTrue(
+      await pollUntil(
+        async () => {
+          spans = await getJson<SpanRecord[]>(`${url}/_spans`)
+          return spans.filter((span) => span.name === 'POST /payments').length === 2
+        },
+        20_000,
+        20
+      )
+    )
+    const marked = spans.filter((span) => span.attributes['lock.refusal.status'] === 409)
+    assert.lengthOf(marked, 1)
+    assert.equal(marked[0].name, 'POST /payments')
+    assert.equal(marked[0].attributes['lock.refusal.code'], 'E_LOCK_TIMEOUT')
+  }).timeout(60_000)
 })
