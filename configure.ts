@@ -2,6 +2,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises'
 import type Configure from '@adonisjs/core/commands/configure'
 import type { IndentationText, Node, ObjectLiteralExpression, SourceFile } from 'ts-morph'
 import { stubsRoot } from './stubs/main.ts'
+import { configureReplayCache } from './src/configure/cache.ts'
 
 type Codemods = Awaited<ReturnType<Configure['createCodemods']>>
 type Project = NonNullable<Awaited<ReturnType<Codemods['getTsMorphProject']>>>
@@ -143,6 +144,8 @@ export async function configure(command: Configure) {
 
   await registerMiddleware(command, codemods, middlewareFlag, interactive)
   await ensureBackends(command, codemods, configured, installFlag, interactive)
+  const cache = parseBooleanFlag(command.parsedFlags.cache)
+  await configureReplayCache(command, codemods, { cache, install: installFlag, interactive })
 }
 
 /**
