@@ -1,5 +1,6 @@
 import type Configure from '@adonisjs/core/commands/configure'
 import { ensureBackends } from './src/configure/backends.ts'
+import { configureReplayCache } from './src/configure/cache.ts'
 import { loadSourceFile, readText } from './src/configure/codemods.ts'
 import { readConfiguredStores, writeConfig } from './src/configure/config_file.ts'
 import { defineStoreEnum, pickDefaultStore } from './src/configure/env.ts'
@@ -84,4 +85,6 @@ export async function configure(command: Configure) {
 
   await registerMiddleware(command, codemods, middlewareFlag, interactive)
   await ensureBackends(command, codemods, configured, installFlag, interactive)
+  const cache = parseBooleanFlag(command.parsedFlags.cache)
+  await configureReplayCache(command, codemods, { cache, install: installFlag, interactive })
 }

@@ -10,7 +10,7 @@ import { RedisStore } from '../src/stores/redis.ts'
 import type { LockStore, StoreEntry } from '../src/types.ts'
 import { sleep } from '../src/wait.ts'
 import { startApp, type TestApp } from './fixtures/middleware/app.ts'
-import { closedPort } from './fixtures/middleware/cache.ts'
+import { cacheExtras, closedPort } from './fixtures/middleware/cache.ts'
 import {
   call,
   counts,
@@ -830,6 +830,44 @@ test.group('Lock middleware (redis server dies mid-request)', (group) => {
     assert.equal(await statusOf(running), 200)
 
     const refused = await call(app.url, '/bounded', { body: { a: 2 }, gate, user: '1' })
+    assert.equal(refused.status, 503)
+    assert.deepEqual(refused.body, {
+      errors: [{ message: 'The lock store failed', code: 'E_LOCK_STORAGE_ERROR' }],
+    })
+    assert.equal(app.gates.stats(gate).entered, 1)
+  })
+
+  test('a frozen replay cache: the response of the route still goes out, a new request gets 503', async ({
+    assert,
+  }) => {
+    const port = await closedPort()
+    redisServer = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      { stdio: 'ignore' }
+    )
+    await until(() => canConnect(port), 'the private redis-server')
+    app = await startApp(
+      { default: 'memory', stores: { memory: stores.memory() } },
+      await cacheExtras('redis', uniqueKey('mw-cache'), port)
+    )
+
+    const gate = uniqueKey('gate')
+    const headers = { 'idempotency-key': crypto.randomUUID() }
+    const running = call(app.url, '/charges/bounded', { body: { a: 1 }, headers, gate, user: '1' })
+    await until(() => app!.gates.stats(gate).entered === 1, 'the request in the handler')
+
+    redisServer.kill('SIGSTOP')
+    // Storing its response gets no answer: it goes out after the timeout
+    app.gates.open(gate)
+    assert.equal(await statusOf(running), 201)
+
+    const refused = await call(app.url, '/charges/bounded', {
+      body: { a: 2 },
+      headers: { 'idempotency-key': crypto.randomUUID() },
+      gate,
+      user: '1',
+    })
     assert.equal(refused.status, 503)
     assert.deepEqual(refused.body, {
       errors: [{ message: 'The lock store failed', code: 'E_LOCK_STORAGE_ERROR' }],

@@ -1,6 +1,7 @@
 import { test } from '@japa/runner'
 import pg from 'pg'
 import { stores } from '../index.ts'
+import { E_INVALID_LOCK_CONFIG } from '../src/errors.ts'
 import { startApp } from './fixtures/middleware/app.ts'
 import {
   call,
@@ -237,6 +238,7 @@ test.group('Idempotency-Key replay without @adonisjs/cache', () => {
     const reply = await call(app.url, '/charges', keyed(crypto.randomUUID(), { a: 1 }, gate, '8'))
     assert.equal(reply.status, 500)
     assert.include(reply.body.message, '@adonisjs/cache')
+    assert.instanceOf(app.errors[0], E_INVALID_LOCK_CONFIG)
     assert.equal(app.gates.stats(gate).entered, 0)
   })
 })

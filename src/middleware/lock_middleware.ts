@@ -47,18 +47,16 @@ export default class LockMiddleware {
 }
 
 /**
- * The one place a refusal becomes a response: the details (lock key,
- * store error) go to the log, the request's span gets the status and
- * code, the client gets the error's public text and code
+ * The one place a refusal (400, 409, 422, 503) leaves the middleware: it
+ * is thrown to the app's exception handler, which renders it through the
+ * error's own `handle` (public text and code only, so the app may
+ * override it there) and reports a 503 with its cause to the logs; the
+ * request's span gets the status and code
  */
-function refuse(ctx: HttpContext, refusal: Refusal) {
-  if (refusal.status >= 500) {
-    ctx.logger.error({ err: refusal }, 'adonis-lock: request refused, the lock store failed')
-  } else {
-    ctx.logger.debug({ err: refusal }, `adonis-lock: request refused with ${refusal.status}`)
-  }
+function refuse(ctx: HttpContext, refusal: Refusal): never {
+  ctx.logger.debug({ err: refusal }, `adonis-lock: request refused with ${refusal.status}`)
   markRequestRefused(refusal.status, refusal.code!)
-  refusal.handle(refusal as never, ctx)
+  throw refusal
 }
 
 async function guardDuplicates(
