@@ -7,8 +7,9 @@ import { defineConfig, stores } from '../index.ts'
 import type { RedisStoreConfig } from '../src/define_config.ts'
 import { E_INVALID_LOCK_CONFIG, E_LOCK_NOT_OWNED, E_LOCK_STORAGE_ERROR } from '../src/errors.ts'
 import { LockFactory } from '../src/lock_factory.ts'
-import { RedisStore } from '../src/stores/redis.ts'
-import { WAITED_MARK } from '../src/stores/redis_scripts.ts'
+import { RedisStore } from '../src/stores/redis/redis_store.ts'
+import * as scripts from '../src/stores/redis/scripts/main.ts'
+import { WAITED_MARK } from '../src/stores/redis/scripts/main.ts'
 import type { SerializedLock } from '../src/types.ts'
 import { settleWithin, sleep } from '../src/wait.ts'
 import { setupLockApp } from './helpers/app.ts'
@@ -79,6 +80,60 @@ function setup(
   })
   return { connection, store, prefix, locks: new LockFactory(store, { prefix }) }
 }
+
+/**
+ * Each script is written out whole; the parts several of them carry are
+ * listed here once, and must read the same wherever they appear
+ */
+const SHARED_LUA = {
+  'the mark of a lock waited for': ["local WAITED = '\\0waited'"],
+  'the owner check': [
+    "local held = redis.call('GET', KEYS[1])",
+    'local mark',
+    "if held == ARGV[1] then mark = '' elseif held == ARGV[1] .. WAITED then mark = WAITED end",
+  ],
+  'the next fencing token': [
+    "local token = redis.call('INCR', KEYS[2])",
+    'if token < 1000000000000000 then',
+  ],
+  'the server clock in ms and the expired holders dropped': [
+    "local time = redis.call('TIME')",
+    'local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)',
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)",
+  ],
+}
+
+test.group('Redis store | scripts', () => {
+  const all = Object.entries(scripts).filter(
+    (entry): entry is [string, scripts.RedisScript] => typeof entry[1] === 'object'
+  )
+
+  test('every script spells the mark of a lock waited for as the store does', ({ assert }) => {
+    assert.equal(WAITED_MARK, '\u0000waited')
+    for (const [name, { lua }] of all) {
+      if (lua.includes('WAITED'))
+        assert.include(lua, SHARED_LUA['the mark of a lock waited for'][0], name)
+    }
+  })
+
+  test('a part shared by several scripts reads the same in each of them', ({ assert }) => {
+    for (const [part, lines] of Object.entries(SHARED_LUA)) {
+      const users = all.filter(([, { lua }]) => lua.includes(lines.at(-1)!.slice(0, 24)))
+      assert.isAbove(users.length, 0, part)
+      for (const [name, { lua }] of users) {
+        assert.include(lua, lines.join('\n'), `${name}: ${part}`)
+      }
+    }
+  })
+
+  test('scripts are loaded as written, with the sha the server computes', async ({ assert }) => {
+    const { createHash } = await import('node:crypto')
+    for (const [name, { lua, sha }] of all) {
+      assert.equal(sha, createHash('sha1').update(lua).digest('hex'), name)
+      assert.notInclude(lua, '${', name)
+    }
+  })
+})
 
 test.group('Redis store | keys and fencing', (group) => {
   group.tap((t) => t.skip(!available, 'Redis is not reachable on 127.0.0.1:6379'))

@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis'
-import { describe } from '../describe.ts'
-import { E_INVALID_LOCK_CONFIG, E_LOCK_NOT_OWNED } from '../errors.ts'
-import { sleep } from '../wait.ts'
+import { describe } from '../../describe.ts'
+import { E_INVALID_LOCK_CONFIG, E_LOCK_NOT_OWNED } from '../../errors.ts'
+import { sleep } from '../../wait.ts'
 import type {
   AcquireResult,
   Handoff,
@@ -9,8 +9,8 @@ import type {
   LockInspection,
   LockStore,
   SemaphoreStore,
-} from '../types.ts'
-import { ReleaseChannel } from './redis_release_channel.ts'
+} from '../../types.ts'
+import { ReleaseChannel } from './release_channel.ts'
 import {
   ACQUIRE,
   ACQUIRE_SLOT,
@@ -26,7 +26,7 @@ import {
   SLOT_OWNERS,
   WAITED_MARK,
   type RedisScript,
-} from './redis_scripts.ts'
+} from './scripts/main.ts'
 
 export interface RedisStoreOptions {
   /**
