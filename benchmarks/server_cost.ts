@@ -27,9 +27,9 @@ import { RAW_ACQUIRE, RAW_RELEASE } from './contenders/mysql.ts'
 import { RELEASE_LUA } from './contenders/redis.ts'
 import { median } from './lib/stats.ts'
 import { startServices } from './lib/services.ts'
-import { ACQUIRE, RELEASE } from '../src/stores/redis_scripts.ts'
-import { dialectOf } from '../src/stores/database/dialects.ts'
-import { PreparedStatements, runMysql } from '../src/stores/database/prepared_statements.ts'
+import { ACQUIRE, RELEASE } from '../src/stores/redis/scripts/main.ts'
+import { dialectOf } from '../src/stores/database/dialects/main.ts'
+import { Statements, runMysql } from '../src/stores/database/statements.ts'
 
 const TTL_MS = 10_000
 const REDIS_CALLS = 20_000
@@ -155,7 +155,7 @@ async function mysqlCosts(targets: BenchTargets) {
   const db = connectKnex('mysql', targets)
   try {
     const dialect = dialectOf(db.client.dialect)!
-    const statements = new PreparedStatements(db, 'mysql', true)
+    const statements = new Statements(db, 'mysql', true)
     const ours = dialect.statements(db.raw('??', [OURS_TABLE]).toQuery())
     const oursDelete = `DELETE FROM ${OURS_TABLE} WHERE \`key\` = :key AND \`owner\` = :owner`
 
