@@ -92,9 +92,11 @@ const SHARED_LUA = {
     'local mark',
     "if held == ARGV[1] then mark = '' elseif held == ARGV[1] .. WAITED then mark = WAITED end",
   ],
-  'the next fencing token': [
+  'the next fencing token, at least the server time in µs': [
+    'now = tonumber(time[1]) * 1000000 + tonumber(time[2])',
     "local token = redis.call('INCR', KEYS[2])",
-    'if token < 1000000000000000 then',
+    'if token < now then',
+    '  token = now',
   ],
   'the server clock in ms and the expired holders dropped': [
     "local time = redis.call('TIME')",
@@ -200,6 +202,46 @@ test.group('Redis store | keys and fencing', (group) => {
       assert.isAbove(tokens[index], tokens[index - 1])
     }
     assert.isTrue(tokens.every(Number.isSafeInteger))
+  })
+
+  test('a counter set back (a failover to a stale replica) never repeats a token', async ({
+    assert,
+    cleanup,
+  }) => {
+    const { connection, store, prefix } = setup(cleanup)
+    const counter = (key: string) => `{${prefix}:${key}}:fencing`
+    /**
+     * What a replica promoted before the last increments reached it holds:
+     * a counter from a minute ago
+     */
+    const setBack = async (key: string, token: number) => {
+      await connection.set(counter(key), token - 60_000_000, 'PX', 60_000)
+    }
+
+    const first = await store.save(`${prefix}:lock`, 'a', 1000)
+    assert.isTrue(first.acquired)
+    await setBack('lock', first.fencingToken!)
+    await store.delete(`${prefix}:lock`, 'a')
+    const second = await store.save(`${prefix}:lock`, 'b', 1000)
+    assert.isAbove(second.fencingToken!, first.fencingToken!)
+
+    const slot = await store.saveSlot(`${prefix}:pool`, 'a', 2, 1000)
+    await setBack('pool', slot.fencingToken!)
+    const nextSlot = await store.saveSlot(`${prefix}:pool`, 'b', 2, 1000)
+    assert.isAbove(nextSlot.fencingToken!, slot.fencingToken!)
+
+    const locks = new LockFactory(store, { prefix })
+    const holder = locks.createLock('handed', '10s')
+    assert.isTrue(await holder.acquire())
+    const before = holder.fencingToken!
+    const waiter = locks.createLock('handed', '10s')
+    const waiting = waiter.acquire({ retry: { delay: 5000, timeout: 10_000 } })
+    await sleep(100)
+    await setBack('handed', before)
+    await holder.release()
+    assert.isTrue(await waiting)
+    assert.isAbove(waiter.fencingToken!, before)
+    await waiter.release()
   })
 
   test('tokens keep increasing when many acquisitions fall in the same microsecond', async ({

@@ -4,7 +4,8 @@ import { script } from './script.ts'
  * KEYS: lock, fencing counter. ARGV: owner, ttl ms ('' = no expiry),
  * lifetime of the counter in ms. Returns {1, token}, else {0, PTTL of the
  * holder} (-1 = no expiry, -2 = freed meanwhile) and marks the lock waited
- * for. A missing counter starts from the server time in µs.
+ * for. A token is the counter + 1, and at least the server time in µs,
+ * so a counter lost or set back (expiry, failover) never repeats one.
  */
 export const ACQUIRE = script(`
 local WAITED = '\\0waited'
@@ -20,10 +21,11 @@ if not set then
   if string.sub(held, -#WAITED) ~= WAITED then redis.call('APPEND', KEYS[1], WAITED) end
   return {0, redis.call('PTTL', KEYS[1])}
 end
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
 local token = redis.call('INCR', KEYS[2])
-if token < 1000000000000000 then
-  local time = redis.call('TIME')
-  token = tonumber(time[1]) * 1000000 + tonumber(time[2])
+if token < now then
+  token = now
   redis.call('SET', KEYS[2], string.format('%d', token))
 end
 redis.call('PEXPIRE', KEYS[2], ARGV[3])

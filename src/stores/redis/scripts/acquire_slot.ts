@@ -24,9 +24,11 @@ else
   local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
   redis.call('PEXPIRE', KEYS[1], string.format('%d', math.max(1, tonumber(last[2]) - now)))
 end
+-- from here on, now is in µs, the floor of the token
+now = tonumber(time[1]) * 1000000 + tonumber(time[2])
 local token = redis.call('INCR', KEYS[2])
-if token < 1000000000000000 then
-  token = tonumber(time[1]) * 1000000 + tonumber(time[2])
+if token < now then
+  token = now
   redis.call('SET', KEYS[2], string.format('%d', token))
 end
 redis.call('PEXPIRE', KEYS[2], ARGV[4])

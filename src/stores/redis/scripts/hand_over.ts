@@ -21,10 +21,11 @@ else
   redis.call('SET', KEYS[1], ARGV[2] .. mark, 'PX', ARGV[3])
 end
 if ARGV[5] ~= '1' then return {1} end
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
 local token = redis.call('INCR', KEYS[2])
-if token < 1000000000000000 then
-  local time = redis.call('TIME')
-  token = tonumber(time[1]) * 1000000 + tonumber(time[2])
+if token < now then
+  token = now
   redis.call('SET', KEYS[2], string.format('%d', token))
 end
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
