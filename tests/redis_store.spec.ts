@@ -1078,6 +1078,47 @@ test.group('Redis store | a private server going down', (group) => {
     })
   }
 
+  for (const fencing of [true, false]) {
+    test(`an acquire that timed out releases what it may have taken, in the background (fencing: ${fencing})`, async ({
+      assert,
+      cleanup,
+    }) => {
+      server = await RedisServer.start()
+      const connection = new Redis({ port: server.port, commandTimeout: 200 })
+      connection.on('error', () => {})
+      const admin = new Redis({ port: server.port })
+      const store = new RedisStore({ connection, fencing })
+      cleanup(async () => {
+        await store.close()
+        connection.disconnect()
+        admin.disconnect()
+      })
+      await untilReady(connection)
+      /**
+       * The scripts are loaded: a timed-out EVALSHA answered NOSCRIPT would
+       * have taken nothing
+       */
+      assert.deepInclude(await store.save('warm-up', 'owner', 1000), { acquired: true })
+      assert.deepInclude(await store.saveSlot('warm-up', 'owner', 2, 1000), { acquired: true })
+
+      /**
+       * The server runs the acquire only after the client gave up on it;
+       * the answer to a PING sent then comes after everything sent before
+       */
+      await admin.call('CLIENT', 'PAUSE', '10000', 'WRITE')
+      await assert.rejects(() => store.save('timed-out', 'owner', 30_000), /timed out/)
+      await admin.call('CLIENT', 'UNPAUSE')
+      await connection.ping()
+      assert.equal(await admin.exists('{timed-out}'), 0, 'the lock taken by the timed-out acquire')
+
+      await admin.call('CLIENT', 'PAUSE', '10000', 'WRITE')
+      await assert.rejects(() => store.saveSlot('timed-out-pool', 'owner', 2, 30_000), /timed out/)
+      await admin.call('CLIENT', 'UNPAUSE')
+      await connection.ping()
+      assert.equal(await admin.zcard('{timed-out-pool}:slots'), 0, 'the slot taken')
+    })
+  }
+
   test('scripts flushed on the server are loaded again, even by many calls at once', async ({
     assert,
     cleanup,

@@ -1,5 +1,4 @@
 import type { Knex } from 'knex'
-import debug from '../../debug.ts'
 import { E_INVALID_LOCK_CONFIG, E_LOCK_NOT_OWNED } from '../../errors.ts'
 import type {
   AcquireResult,
@@ -10,6 +9,7 @@ import type {
   SemaphoreStore,
 } from '../../types.ts'
 import { sleep } from '../../wait.ts'
+import { releaseUnknown } from '../release_unknown.ts'
 import { Waiters } from '../waiters.ts'
 import {
   dialectOf,
@@ -164,7 +164,8 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
         ttl: wholeMs(ttl),
       })
     } catch (error) {
-      if (!this.#dialect.isMissingTable((error as Error).cause)) this.#releaseUnknown(key, owner)
+      if (!this.#dialect.isMissingTable((error as Error).cause))
+        releaseUnknown(() => this.delete(key, owner), `"${key}"`)
       throw error
     }
     const fencingToken = this.#dialect.acquired(result)
@@ -288,7 +289,7 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
       result = await this.#slots.take(key, this.#key(key), owner, limit, wholeMs(ttl))
     } catch (error) {
       if (!this.#dialect.isMissingTable((error as Error).cause)) {
-        this.#releaseUnknownSlot(key, owner, limit)
+        releaseUnknown(() => this.deleteSlot(key, owner, limit), `a slot of "${key}"`)
       }
       throw error
     }
@@ -355,28 +356,6 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
 
   #key(key: string): string {
     return storedKey(key, this.#dialect.name === 'mysql')
-  }
-
-  #releaseUnknown(key: string, owner: string) {
-    this.delete(key, owner).then(
-      () => debug('released "%s", taken by an acquire whose answer was lost', key),
-      (error) => {
-        if (!(error instanceof E_LOCK_NOT_OWNED)) {
-          debug('releasing "%s" after a failed acquire failed: %s', key, error)
-        }
-      }
-    )
-  }
-
-  #releaseUnknownSlot(key: string, owner: string, limit: number) {
-    this.deleteSlot(key, owner, limit).then(
-      () => debug('released a slot of "%s", taken by an acquire whose answer was lost', key),
-      (error) => {
-        if (!(error instanceof E_LOCK_NOT_OWNED)) {
-          debug('releasing a slot of "%s" after a failed acquire failed: %s', key, error)
-        }
-      }
-    )
   }
 
   async #pruneBatch(grace: number, limit: number): Promise<number> {
