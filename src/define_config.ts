@@ -104,7 +104,7 @@ export const stores: {
   redis(config = {}) {
     return configProvider.create(async (app) => {
       const redis = await makeBackend(app, 'redis', '@adonisjs/redis')
-      const { RedisStore } = await import('./stores/redis.ts')
+      const { RedisStore } = await import('./stores/redis/redis_store.ts')
       return {
         driver: {
           factory: () =>
@@ -126,7 +126,7 @@ export const stores: {
           `Unknown database connection "${connectionName}" in config/lock.ts. Define it in config/database.ts first`
         )
       }
-      const { DatabaseStore } = await import('./stores/database.ts')
+      const { DatabaseStore } = await import('./stores/database/database_store.ts')
       return {
         driver: {
           factory: () =>

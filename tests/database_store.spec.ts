@@ -10,9 +10,9 @@ import knex, { type Knex } from 'knex'
 import { defineConfig, stores } from '../index.ts'
 import { E_INVALID_LOCK_CONFIG, E_LOCK_NOT_OWNED, E_LOCK_STORAGE_ERROR } from '../src/errors.ts'
 import { LockFactory } from '../src/lock_factory.ts'
-import { DatabaseStore, PRUNE_GRACE } from '../src/stores/database.ts'
-import { dialectOf } from '../src/stores/database/dialects.ts'
-import { PreparedStatements } from '../src/stores/database/prepared_statements.ts'
+import { DatabaseStore, PRUNE_GRACE } from '../src/stores/database/database_store.ts'
+import { dialectOf } from '../src/stores/database/dialects/main.ts'
+import { Statements } from '../src/stores/database/statements.ts'
 import type { LockStore, SerializedLock } from '../src/types.ts'
 import { settleWithin, sleep } from '../src/wait.ts'
 import { pollUntil } from './helpers/poll.ts'
@@ -1136,7 +1136,7 @@ test.group('Database store | setup', () => {
       const connection = knex({ client, useNullAsDefault: true })
       cleanup(() => connection.destroy())
       const dialect = dialectOf(connection.client.dialect)!.name
-      assert.equal(PreparedStatements.supports(connection, dialect), prepares, client)
+      assert.equal(Statements.supports(connection, dialect), prepares, client)
     }
   })
 

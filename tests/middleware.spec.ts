@@ -6,7 +6,7 @@ import { stores } from '../index.ts'
 import { canonicalJson, sha256 } from '../src/middleware/fingerprint.ts'
 import LockMiddleware from '../src/middleware/lock_middleware.ts'
 import { E_INVALID_LOCK_CONFIG } from '../src/errors.ts'
-import { RedisStore } from '../src/stores/redis.ts'
+import { RedisStore } from '../src/stores/redis/redis_store.ts'
 import type { LockStore, StoreEntry } from '../src/types.ts'
 import { sleep } from '../src/wait.ts'
 import { startApp, type TestApp } from './fixtures/middleware/app.ts'
@@ -534,7 +534,7 @@ registerMiddlewareSuite('memory', {
 })
 
 /**
- * Whether src/stores/redis.ts works yet (it is written separately)
+ * Whether src/stores/redis/redis_store.ts works yet (it is written separately)
  */
 function redisStoreSkipReason(): Promise<string | false> {
   redisProbe ??= probeRedisStore()

@@ -7,8 +7,9 @@ import { defineConfig, stores } from '../index.ts'
 import type { RedisStoreConfig } from '../src/define_config.ts'
 import { E_INVALID_LOCK_CONFIG, E_LOCK_NOT_OWNED, E_LOCK_STORAGE_ERROR } from '../src/errors.ts'
 import { LockFactory } from '../src/lock_factory.ts'
-import { RedisStore } from '../src/stores/redis.ts'
-import { WAITED_MARK } from '../src/stores/redis_scripts.ts'
+import { RedisStore } from '../src/stores/redis/redis_store.ts'
+import * as scripts from '../src/stores/redis/scripts/main.ts'
+import { WAITED_MARK } from '../src/stores/redis/scripts/main.ts'
 import type { SerializedLock } from '../src/types.ts'
 import { settleWithin, sleep } from '../src/wait.ts'
 import { setupLockApp } from './helpers/app.ts'
@@ -80,6 +81,62 @@ function setup(
   return { connection, store, prefix, locks: new LockFactory(store, { prefix }) }
 }
 
+/**
+ * Each script is written out whole; the parts several of them carry are
+ * listed here once, and must read the same wherever they appear
+ */
+const SHARED_LUA = {
+  'the mark of a lock waited for': ["local WAITED = '\\0waited'"],
+  'the owner check': [
+    "local held = redis.call('GET', KEYS[1])",
+    'local mark',
+    "if held == ARGV[1] then mark = '' elseif held == ARGV[1] .. WAITED then mark = WAITED end",
+  ],
+  'the next fencing token, at least the server time in µs': [
+    'now = tonumber(time[1]) * 1000000 + tonumber(time[2])',
+    "local token = redis.call('INCR', KEYS[2])",
+    'if token < now then',
+    '  token = now',
+  ],
+  'the server clock in ms and the expired holders dropped': [
+    "local time = redis.call('TIME')",
+    'local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)',
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)",
+  ],
+}
+
+test.group('Redis store | scripts', () => {
+  const all = Object.entries(scripts).filter(
+    (entry): entry is [string, scripts.RedisScript] => typeof entry[1] === 'object'
+  )
+
+  test('every script spells the mark of a lock waited for as the store does', ({ assert }) => {
+    assert.equal(WAITED_MARK, '\u0000waited')
+    for (const [name, { lua }] of all) {
+      if (lua.includes('WAITED'))
+        assert.include(lua, SHARED_LUA['the mark of a lock waited for'][0], name)
+    }
+  })
+
+  test('a part shared by several scripts reads the same in each of them', ({ assert }) => {
+    for (const [part, lines] of Object.entries(SHARED_LUA)) {
+      const users = all.filter(([, { lua }]) => lua.includes(lines.at(-1)!.slice(0, 24)))
+      assert.isAbove(users.length, 0, part)
+      for (const [name, { lua }] of users) {
+        assert.include(lua, lines.join('\n'), `${name}: ${part}`)
+      }
+    }
+  })
+
+  test('scripts are loaded as written, with the sha the server computes', async ({ assert }) => {
+    const { createHash } = await import('node:crypto')
+    for (const [name, { lua, sha }] of all) {
+      assert.equal(sha, createHash('sha1').update(lua).digest('hex'), name)
+      assert.notInclude(lua, '${', name)
+    }
+  })
+})
+
 test.group('Redis store | keys and fencing', (group) => {
   group.tap((t) => t.skip(!available, 'Redis is not reachable on 127.0.0.1:6379'))
 
@@ -145,6 +202,46 @@ test.group('Redis store | keys and fencing', (group) => {
       assert.isAbove(tokens[index], tokens[index - 1])
     }
     assert.isTrue(tokens.every(Number.isSafeInteger))
+  })
+
+  test('a counter set back (a failover to a stale replica) never repeats a token', async ({
+    assert,
+    cleanup,
+  }) => {
+    const { connection, store, prefix } = setup(cleanup)
+    const counter = (key: string) => `{${prefix}:${key}}:fencing`
+    /**
+     * What a replica promoted before the last increments reached it holds:
+     * a counter from a minute ago
+     */
+    const setBack = async (key: string, token: number) => {
+      await connection.set(counter(key), token - 60_000_000, 'PX', 60_000)
+    }
+
+    const first = await store.save(`${prefix}:lock`, 'a', 1000)
+    assert.isTrue(first.acquired)
+    await setBack('lock', first.fencingToken!)
+    await store.delete(`${prefix}:lock`, 'a')
+    const second = await store.save(`${prefix}:lock`, 'b', 1000)
+    assert.isAbove(second.fencingToken!, first.fencingToken!)
+
+    const slot = await store.saveSlot(`${prefix}:pool`, 'a', 2, 1000)
+    await setBack('pool', slot.fencingToken!)
+    const nextSlot = await store.saveSlot(`${prefix}:pool`, 'b', 2, 1000)
+    assert.isAbove(nextSlot.fencingToken!, slot.fencingToken!)
+
+    const locks = new LockFactory(store, { prefix })
+    const holder = locks.createLock('handed', '10s')
+    assert.isTrue(await holder.acquire())
+    const before = holder.fencingToken!
+    const waiter = locks.createLock('handed', '10s')
+    const waiting = waiter.acquire({ retry: { delay: 5000, timeout: 10_000 } })
+    await sleep(100)
+    await setBack('handed', before)
+    await holder.release()
+    assert.isTrue(await waiting)
+    assert.isAbove(waiter.fencingToken!, before)
+    await waiter.release()
   })
 
   test('tokens keep increasing when many acquisitions fall in the same microsecond', async ({
@@ -978,6 +1075,47 @@ test.group('Redis store | a private server going down', (group) => {
       await holder.release()
       assert.isTrue(await waiting)
       assert.isBelow(Date.now() - releasedAt, 15_000)
+    })
+  }
+
+  for (const fencing of [true, false]) {
+    test(`an acquire that timed out releases what it may have taken, in the background (fencing: ${fencing})`, async ({
+      assert,
+      cleanup,
+    }) => {
+      server = await RedisServer.start()
+      const connection = new Redis({ port: server.port, commandTimeout: 200 })
+      connection.on('error', () => {})
+      const admin = new Redis({ port: server.port })
+      const store = new RedisStore({ connection, fencing })
+      cleanup(async () => {
+        await store.close()
+        connection.disconnect()
+        admin.disconnect()
+      })
+      await untilReady(connection)
+      /**
+       * The scripts are loaded: a timed-out EVALSHA answered NOSCRIPT would
+       * have taken nothing
+       */
+      assert.deepInclude(await store.save('warm-up', 'owner', 1000), { acquired: true })
+      assert.deepInclude(await store.saveSlot('warm-up', 'owner', 2, 1000), { acquired: true })
+
+      /**
+       * The server runs the acquire only after the client gave up on it;
+       * the answer to a PING sent then comes after everything sent before
+       */
+      await admin.call('CLIENT', 'PAUSE', '10000', 'WRITE')
+      await assert.rejects(() => store.save('timed-out', 'owner', 30_000), /timed out/)
+      await admin.call('CLIENT', 'UNPAUSE')
+      await connection.ping()
+      assert.equal(await admin.exists('{timed-out}'), 0, 'the lock taken by the timed-out acquire')
+
+      await admin.call('CLIENT', 'PAUSE', '10000', 'WRITE')
+      await assert.rejects(() => store.saveSlot('timed-out-pool', 'owner', 2, 30_000), /timed out/)
+      await admin.call('CLIENT', 'UNPAUSE')
+      await connection.ping()
+      assert.equal(await admin.zcard('{timed-out-pool}:slots'), 0, 'the slot taken')
     })
   }
 

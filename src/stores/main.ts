@@ -1,3 +1,3 @@
 export { MemoryStore } from './memory.ts'
-export { RedisStore } from './redis.ts'
-export { DatabaseStore } from './database.ts'
+export { RedisStore } from './redis/redis_store.ts'
+export { DatabaseStore } from './database/database_store.ts'

@@ -20,7 +20,7 @@ import { appendFile, open, unlink } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import knex from 'knex'
 import { LockFactory } from '../../src/lock_factory.ts'
-import { DatabaseStore } from '../../src/stores/database.ts'
+import { DatabaseStore } from '../../src/stores/database/database_store.ts'
 import type { AcquireResult, RetryOptions, SerializedLock } from '../../src/types.ts'
 import { sleep } from '../../src/wait.ts'
 

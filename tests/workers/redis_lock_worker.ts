@@ -13,7 +13,7 @@
 import { createInterface } from 'node:readline'
 import { Cluster, Redis } from 'ioredis'
 import { LockFactory } from '../../src/lock_factory.ts'
-import { RedisStore } from '../../src/stores/redis.ts'
+import { RedisStore } from '../../src/stores/redis/redis_store.ts'
 import type { RetryOptions, SerializedLock } from '../../src/types.ts'
 import { sleep } from '../../src/wait.ts'
 

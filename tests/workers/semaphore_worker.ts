@@ -16,7 +16,7 @@
 import { createInterface } from 'node:readline'
 import { Redis } from 'ioredis'
 import { LockFactory } from '../../src/lock_factory.ts'
-import { RedisStore } from '../../src/stores/redis.ts'
+import { RedisStore } from '../../src/stores/redis/redis_store.ts'
 import type { LockStore, RetryOptions } from '../../src/types.ts'
 import { sleep } from '../../src/wait.ts'
 import { RecordingEmitter } from '../helpers/recording_emitter.ts'
@@ -99,7 +99,7 @@ async function openBackend(): Promise<Backend> {
    */
   const { config, tableName, counterTable } = task.backend.database
   const { default: knex } = await import('knex')
-  const { DatabaseStore } = await import('../../src/stores/database.ts')
+  const { DatabaseStore } = await import('../../src/stores/database/database_store.ts')
   const connection = knex(config)
   const store = new DatabaseStore({ connection, tableName })
   return {

@@ -8,8 +8,19 @@ import { releasedKey } from './keys.ts'
  * The part of a `pg` client the listener uses
  */
 interface PgConnection {
+  connect(): Promise<unknown>
   query(sql: string): Promise<unknown>
   on(event: string, listener: (...args: any[]) => void): unknown
+  end(): Promise<void>
+}
+
+type PgSettings = { connectionTimeoutMillis?: number } & Record<string, unknown>
+
+/**
+ * The part of the `pg` module the listener uses
+ */
+interface PgModule {
+  Client: new (settings: PgSettings) => PgConnection
 }
 
 /**
@@ -18,23 +29,30 @@ interface PgConnection {
 const RECONNECT_DELAY = 1000
 
 /**
- * pg waits for a connection forever by default: a server that accepts and
- * never answers would keep notifications off for good. The connect gives
- * up after this long, or the knex `acquireConnectionTimeout` when shorter,
- * unless the app set pg's `connectionTimeoutMillis`.
+ * pg waits for a connection forever by default: the connect gives up after
+ * this long (or knex's shorter `acquireConnectionTimeout`), unless the
+ * settings have their own `connectionTimeoutMillis`
  */
 const CONNECT_TIMEOUT = 10_000
 
 /**
- * The pg connection settings, with a connect timeout unless they have one.
- * Copied with their hidden properties: knex keeps the password out of
- * sight that way.
+ * The pg settings of the knex config (a connection string, an object, or a
+ * function giving either), with a connect timeout. Copied with their
+ * hidden properties, where a password may be kept.
  */
-function withConnectTimeout(settings: unknown, timeout: number): unknown {
+async function listenerSettings(knex: Knex): Promise<PgSettings> {
+  const config = knex.client.config as Knex.Config
+  const configured = config.acquireConnectionTimeout
+  const timeout =
+    typeof configured === 'number' && configured > 0
+      ? Math.min(configured, CONNECT_TIMEOUT)
+      : CONNECT_TIMEOUT
+  let settings: unknown = config.connection
+  if (typeof settings === 'function') settings = await settings()
   if (typeof settings === 'string') {
     return { connectionString: settings, connectionTimeoutMillis: timeout }
   }
-  const copy: { connectionTimeoutMillis?: number } = Object.defineProperties(
+  const copy: PgSettings = Object.defineProperties(
     {},
     Object.getOwnPropertyDescriptors(settings ?? {})
   )
@@ -43,15 +61,10 @@ function withConnectTimeout(settings: unknown, timeout: number): unknown {
 }
 
 /**
- * PostgreSQL release notifications for one store: a single connection
- * LISTENs on the channel the release statements notify, and wakes the
- * waiters of the released key. The connection is opened on the first
- * wait, outside the knex pool so it never holds back the app's queries.
- *
- * Each release wakes the longest waiting waiter of its key. Waking is
- * best effort: a release that lands while the connection is
- * being (re)opened is not seen, so every waiter is woken once the LISTEN
- * is in place, and the caller's timeout stays the fallback.
+ * PostgreSQL release notifications for one store: one connection, outside
+ * the knex pool, LISTENs and wakes the first waiter of each released key.
+ * Best effort: waiters are all woken once the LISTEN is in place, and their
+ * timeout stays the fallback.
  */
 export class ReleaseListener {
   #knex: Knex
@@ -147,26 +160,16 @@ export class ReleaseListener {
   }
 
   /**
-   * The knex client's own raw connect (Lucid's, when Lucid resolves the
-   * settings), with a pg client bounded by the connect timeout and kept
-   * in `#opening` until it listens, for close() to end it
+   * A pg client of its own, outside the knex pool, kept in `#opening` until
+   * it listens, for close() to end it
    */
-  #acquireRawConnection(): Promise<PgConnection> {
-    const client = this.#knex.client
-    const configured = client.config.acquireConnectionTimeout
-    const timeout =
-      typeof configured === 'number' && configured > 0
-        ? Math.min(configured, CONNECT_TIMEOUT)
-        : CONNECT_TIMEOUT
-    const listener = this
-    const ListeningClient = class extends client.driver.Client {
-      constructor(settings: unknown) {
-        super(withConnectTimeout(settings, timeout))
-        listener.#opening = this as unknown as PgConnection
-      }
-    }
-    const driver = Object.create(client.driver, { Client: { value: ListeningClient } })
-    return Object.create(client, { driver: { value: driver } }).acquireRawConnection()
+  async #acquireRawConnection(): Promise<PgConnection> {
+    const postgres = await import('pg')
+    const { Client } = postgres.default as unknown as PgModule
+    const connection = new Client(await listenerSettings(this.#knex))
+    this.#opening = connection
+    await connection.connect()
+    return connection
   }
 
   /**
@@ -182,7 +185,7 @@ export class ReleaseListener {
 
   async #destroy(connection: PgConnection) {
     try {
-      await this.#knex.client.destroyRawConnection(connection)
+      await connection.end()
     } catch (error) {
       debug('closing the LISTEN connection failed: %s', error)
     }

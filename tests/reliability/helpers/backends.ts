@@ -4,9 +4,9 @@
  */
 import { Redis, type RedisOptions } from 'ioredis'
 import knex, { type Knex } from 'knex'
-import { DatabaseStore } from '../../../src/stores/database.ts'
+import { DatabaseStore } from '../../../src/stores/database/database_store.ts'
 import { MemoryStore } from '../../../src/stores/memory.ts'
-import { RedisStore } from '../../../src/stores/redis.ts'
+import { RedisStore } from '../../../src/stores/redis/redis_store.ts'
 import type { LockStore } from '../../../src/types.ts'
 
 export type BackendSpec =

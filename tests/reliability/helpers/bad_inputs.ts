@@ -9,9 +9,9 @@ import * as errors from '../../../src/errors.ts'
 import { defineConfig } from '../../../src/define_config.ts'
 import { LockFactory } from '../../../src/lock_factory.ts'
 import { LockManager } from '../../../src/lock_manager.ts'
-import { DatabaseStore } from '../../../src/stores/database.ts'
+import { DatabaseStore } from '../../../src/stores/database/database_store.ts'
 import { MemoryStore } from '../../../src/stores/memory.ts'
-import { RedisStore } from '../../../src/stores/redis.ts'
+import { RedisStore } from '../../../src/stores/redis/redis_store.ts'
 import type { LockStore, SerializedLock } from '../../../src/types.ts'
 
 type ErrorClass = abstract new (...args: any[]) => Error

@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto'
 import type { Knex } from 'knex'
-import type { DialectName } from './dialects.ts'
+import type { DialectName } from './dialects/main.ts'
 
 /**
- * A statement as the driver takes it: positional parameters, the names
- * of the bindings they stand for, and the name connections prepare it
- * under (used as such by PostgreSQL; none: parsed on every run)
+ * A statement as knex compiled it: `?` placeholders, the binding name of
+ * each, and the name it is prepared under (none: parsed on every run)
  */
 interface CompiledStatement {
   sql: string
@@ -14,26 +13,18 @@ interface CompiledStatement {
 }
 
 /**
- * At most this many statements are compiled once and prepared: the
- * lock's and the semaphore's per limit in use. Past that, statements (of
- * yet more limits) are compiled on each call and run unprepared, so that
- * no connection prepares an unbounded number.
+ * At most this many statements are compiled once and prepared (the lock's,
+ * and the semaphore's per limit in use); past that they run unprepared
  */
 const MAX_CACHED = 200
 
 /**
- * Quoted identifiers and string literals are copied as they are; `:name`
- * (not a `::` cast) is a binding
- */
-const TOKENS = /("(?:[^"]|"")*"|'(?:[^']|'')*'|`(?:[^`]|``)*`)|(?<!:):(\w+)/g
-
-/**
- * The connection cannot run the named statement any more: the table
- * changed under a prepared plan ("cached plan must not change result
- * type"), or the statement is gone server-side, as behind a pooler in
- * transaction mode
+ * The statement's plan or name is gone on that connection (table altered,
+ * or a pooler in transaction mode): the next run prepares it under a new name
  */
 const STALE_STATEMENT_CODES = new Set(['0A000', '26000'])
+
+const BINDING = /(?<!:):(\w+)/g
 
 type MysqlCallback = (error: Error | null, rows: unknown, fields: unknown) => void
 
@@ -58,23 +49,20 @@ interface SqliteConnection {
 const sqliteStatements = new WeakMap<SqliteConnection, Map<string, SqliteStatement>>()
 
 /**
- * Runs the store's statements as prepared statements on a connection of
- * the knex pool: the database parses and plans each once per connection
- * instead of on every call, and the named bindings are turned into
- * positional ones once instead of by `knex.raw` on every call. PostgreSQL
- * names them (`knex.client.query`, what knex's own runner calls), MySQL
- * runs them with mysql2's `execute`, SQLite keeps better-sqlite3's
- * compiled statements. Each run is announced as knex's own queries are
- * (`query` events, `DEBUG=knex:query` on PostgreSQL).
- *
- * Results come back in the shape `knex.raw` gives them, which is what the
- * dialects read.
+ * Runs the store's statements prepared: the database parses and plans each
+ * once per connection. PostgreSQL through `knex.raw(...).options({ name })`;
+ * MySQL (mysql2 `execute`) and SQLite (kept better-sqlite3 statements) on a
+ * connection of the knex pool. Results have the shape `knex.raw` gives.
  */
-export class PreparedStatements {
+export class Statements {
   #knex: Knex
   #dialect: DialectName
   #prepared: boolean
   #compiled = new Map<string, CompiledStatement>()
+  /**
+   * Bumped when a prepared statement went stale, to prepare it anew
+   */
+  #generation = 0
 
   constructor(knex: Knex, dialect: DialectName, prepared: boolean) {
     this.#knex = knex
@@ -83,9 +71,8 @@ export class PreparedStatements {
   }
 
   /**
-   * Whether statements of this knex client can run prepared here. Only
-   * mysql2 and better-sqlite3 prepare: the `mysql` and `sqlite3` drivers
-   * run them through `knex.raw`
+   * Whether statements of this knex client can run prepared. The `mysql`
+   * and `sqlite3` drivers cannot: they run through `knex.raw`.
    */
   static supports(knex: Knex, dialect: DialectName): boolean {
     const driver = knex.client.driverName
@@ -96,13 +83,34 @@ export class PreparedStatements {
 
   async run(sql: string, bindings: Record<string, unknown>): Promise<unknown> {
     const statement = this.#compile(sql)
-    const values = statement.names.map((name) => bindings[name])
+    const values = statement.names.map((name) => bindings[name] ?? null)
+    if (this.#dialect === 'postgres') return this.#runPostgres(statement, values)
+    return this.#onPoolConnection(statement, values)
+  }
+
+  async #runPostgres(statement: CompiledStatement, values: unknown[]): Promise<unknown> {
+    const generation = this.#generation
+    const query = this.#knex.raw(statement.sql, values as Knex.RawBinding[])
+    if (statement.name) query.options({ name: `${statement.name}_${generation}` })
+    try {
+      return await query
+    } catch (error) {
+      const code = (error as { code?: string }).code
+      if (statement.name && STALE_STATEMENT_CODES.has(code!) && this.#generation === generation) {
+        this.#generation++
+      }
+      throw error
+    }
+  }
+
+  /**
+   * knex has no public call that runs a statement prepared on MySQL or
+   * SQLite, so this borrows a pool connection as knex's own runner does
+   */
+  async #onPoolConnection(statement: CompiledStatement, values: unknown[]) {
     const client = this.#knex.client
     const connection = await client.acquireConnection()
     try {
-      if (this.#dialect === 'postgres') {
-        return await this.#runPostgres(connection, statement, values)
-      }
       client.emit('query', {
         __knexUid: connection.__knexUid,
         __knexTxId: connection.__knexTxId,
@@ -120,45 +128,22 @@ export class PreparedStatements {
     }
   }
 
-  async #runPostgres(connection: any, statement: CompiledStatement, values: unknown[]) {
-    try {
-      const query = await this.#knex.client.query(connection, {
-        method: 'raw',
-        sql: statement.sql,
-        bindings: values,
-        options: statement.name ? { name: statement.name } : undefined,
-      })
-      return query.response
-    } catch (error) {
-      if (statement.name && STALE_STATEMENT_CODES.has((error as { code?: string }).code!)) {
-        /**
-         * pg would keep using the name on this connection: the pool
-         * destroys it instead (knex checks this mark before reuse)
-         */
-        connection.__knex__disposed = error
-      }
-      throw error
-    }
-  }
-
+  /**
+   * knex turns the named bindings into `?` placeholders; the binding names
+   * stand in for their values, so `bindings` says which name goes where
+   */
   #compile(sql: string): CompiledStatement {
     const cached = this.#compiled.get(sql)
     if (cached) return cached
-    const names: string[] = []
-    const text = sql.replace(TOKENS, (token, quoted: string | undefined, name: string) => {
-      if (quoted) return token
-      if (this.#dialect !== 'postgres') {
-        names.push(name)
-        return '?'
-      }
-      let position = names.indexOf(name)
-      if (position === -1) position = names.push(name) - 1
-      return `$${position + 1}`
-    })
-    const statement: CompiledStatement = { sql: text, names }
+    const names = Object.fromEntries([...sql.matchAll(BINDING)].map(([, name]) => [name, name]))
+    const compiled = this.#knex.raw(sql, names).toSQL()
+    const statement: CompiledStatement = {
+      sql: compiled.sql,
+      names: compiled.bindings as string[],
+    }
     if (this.#compiled.size < MAX_CACHED) {
       if (this.#prepared) {
-        statement.name = `adonis_lock_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`
+        statement.name = `adonis_lock_${createHash('sha256').update(statement.sql).digest('hex').slice(0, 24)}`
       }
       this.#compiled.set(sql, statement)
     }

@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis'
-import { describe } from '../describe.ts'
-import { E_INVALID_LOCK_CONFIG, E_LOCK_NOT_OWNED } from '../errors.ts'
-import { sleep } from '../wait.ts'
+import { describe } from '../../describe.ts'
+import { E_INVALID_LOCK_CONFIG, E_LOCK_NOT_OWNED } from '../../errors.ts'
+import { sleep } from '../../wait.ts'
 import type {
   AcquireResult,
   Handoff,
@@ -9,8 +9,9 @@ import type {
   LockInspection,
   LockStore,
   SemaphoreStore,
-} from '../types.ts'
-import { ReleaseChannel } from './redis_release_channel.ts'
+} from '../../types.ts'
+import { releaseUnknown } from '../release_unknown.ts'
+import { ReleaseChannel } from './release_channel.ts'
 import {
   ACQUIRE,
   ACQUIRE_SLOT,
@@ -26,7 +27,7 @@ import {
   SLOT_OWNERS,
   WAITED_MARK,
   type RedisScript,
-} from './redis_scripts.ts'
+} from './scripts/main.ts'
 
 export interface RedisStoreOptions {
   /**
@@ -188,7 +189,20 @@ export class RedisStore implements LockStore, SemaphoreStore {
     return this.#releases?.waiters.trying(key, owner, attempt) ?? attempt
   }
 
+  /**
+   * A failed acquire may still have taken the lock (the answer timed out,
+   * or was lost with the connection): it is released in the background
+   */
   async #save(key: string, owner: string, ttl: number | null): Promise<AcquireResult> {
+    try {
+      return await this.#acquire(key, owner, ttl)
+    } catch (error) {
+      releaseUnknown(() => this.delete(key, owner), `"${key}"`)
+      throw error
+    }
+  }
+
+  async #acquire(key: string, owner: string, ttl: number | null): Promise<AcquireResult> {
     const redisKey = lockKey(key)
     if (!this.#fencing) {
       const set = await (ttl === null
@@ -302,15 +316,20 @@ export class RedisStore implements LockStore, SemaphoreStore {
     limit: number,
     ttl: number | null
   ): Promise<AcquireResult> {
-    const reply = await this.#run(ACQUIRE_SLOT, 2, [
-      slotsKey(key),
-      `${lockKey(key)}:fencing`,
-      owner,
-      limit,
-      scriptTtl(ttl),
-      counterTtl(ttl),
-    ])
-    return acquireResult(reply as [0 | 1, number])
+    try {
+      const reply = await this.#run(ACQUIRE_SLOT, 2, [
+        slotsKey(key),
+        `${lockKey(key)}:fencing`,
+        owner,
+        limit,
+        scriptTtl(ttl),
+        counterTtl(ttl),
+      ])
+      return acquireResult(reply as [0 | 1, number])
+    } catch (error) {
+      releaseUnknown(() => this.deleteSlot(key, owner), `a slot of "${key}"`)
+      throw error
+    }
   }
 
   async deleteSlot(key: string, owner: string): Promise<void> {

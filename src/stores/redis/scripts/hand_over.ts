@@ -1,0 +1,33 @@
+import { script } from './script.ts'
+
+/**
+ * Hands the lock from its holder straight to a waiter, keeping the mark
+ * of a lock waited for: the waiters of other processes still wait.
+ * KEYS: lock, fencing counter. ARGV: holder, next owner, its ttl ms
+ * ('' = no expiry), lifetime of the counter in ms, '1' to hand out a
+ * fencing token (as ACQUIRE does).
+ * Returns {1, token} ({1} without fencing) when handed over, {0} when the
+ * holder does not hold the lock.
+ */
+export const HAND_OVER = script(`
+local WAITED = '\\0waited'
+local held = redis.call('GET', KEYS[1])
+local mark
+if held == ARGV[1] then mark = '' elseif held == ARGV[1] .. WAITED then mark = WAITED end
+if not mark then return {0} end
+if ARGV[3] == '' then
+  redis.call('SET', KEYS[1], ARGV[2] .. mark)
+else
+  redis.call('SET', KEYS[1], ARGV[2] .. mark, 'PX', ARGV[3])
+end
+if ARGV[5] ~= '1' then return {1} end
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local token = redis.call('INCR', KEYS[2])
+if token < now then
+  token = now
+  redis.call('SET', KEYS[2], string.format('%d', token))
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return {1, token}
+`)
