@@ -24,7 +24,7 @@ import {
 import { fencingKey, slotKey, storedKey } from './database/keys.ts'
 import { PreparedStatements } from './database/prepared_statements.ts'
 import { ReleaseListener } from './database/release_listener.ts'
-import { Waiters } from './waiters.ts'
+import { Waiters } from '../waiting/main.ts'
 
 /**
  * A Lucid query client (`db.connection(name)`): the store uses its write

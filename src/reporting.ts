@@ -1,0 +1,100 @@
+import type { LockEvents, ResolvedLockOptions } from './types.ts'
+
+type FailureReason = LockEvents['lock:failed']['reason']
+
+/**
+ * The one place that says what happened to a lock: events on the emitter
+ * and debug or warning logs. Each method is one moment of a lock's life.
+ */
+export class LockReporter {
+  #key: string
+  #owner: string
+  #options: ResolvedLockOptions
+
+  constructor(key: string, owner: string, options: ResolvedLockOptions) {
+    this.#key = key
+    this.#owner = owner
+    this.#options = options
+  }
+
+  /**
+   * An acquire begins; returns when, for `waited` in what follows
+   */
+  acquireStarted(): number {
+    return Date.now()
+  }
+
+  acquired(startedAt: number, attempts: number, fencingToken: number | null) {
+    if (!this.#reports('lock:acquired')) return
+    this.#emit('lock:acquired', {
+      ...this.#base(),
+      waited: Date.now() - startedAt,
+      attempts,
+      fencingToken,
+    })
+  }
+
+  failed(startedAt: number, attempts: number, reason: FailureReason) {
+    if (!this.#reports('lock:failed')) return
+    this.#emit('lock:failed', {
+      ...this.#base(),
+      waited: Date.now() - startedAt,
+      attempts,
+      reason,
+    })
+  }
+
+  released() {
+    if (this.#reports('lock:released')) this.#emit('lock:released', this.#base())
+  }
+
+  extended(ttl: number) {
+    if (this.#reports('lock:extended')) this.#emit('lock:extended', { ...this.#base(), ttl })
+  }
+
+  lost(reason: string) {
+    this.#options.logger?.warn({ ...this.#base(), reason }, 'adonis-lock: lock lost')
+    if (this.#reports('lock:lost')) this.#emit('lock:lost', { ...this.#base(), reason })
+  }
+
+  /**
+   * The release after `run()` failed for another reason than ownership
+   */
+  releaseFailed(error: unknown) {
+    this.#options.logger?.warn(
+      { key: this.#key, store: this.#options.storeName, err: error },
+      'adonis-lock: releasing the lock failed; it will expire after its ttl'
+    )
+  }
+
+  /**
+   * A try given up on took the lock, and releasing it failed
+   */
+  lateReleaseFailed(error: unknown) {
+    this.#options.logger?.warn(
+      { ...this.#base(), err: error },
+      'adonis-lock: could not release a lock taken after its acquire gave up; it will expire after its ttl'
+    )
+  }
+
+  #base() {
+    return { key: this.#key, store: this.#options.storeName, owner: this.#owner }
+  }
+
+  /**
+   * Whether the event has listeners or debug logs are on: payloads are
+   * built only then
+   */
+  #reports(event: keyof LockEvents): boolean {
+    return (
+      (this.#options.listened?.(event) ?? false) ||
+      (this.#options.logger?.isLevelEnabled?.('debug') ?? false)
+    )
+  }
+
+  #emit<K extends keyof LockEvents>(event: K, data: LockEvents[K]) {
+    const { emitter, logger, listened } = this.#options
+    if (logger?.isLevelEnabled?.('debug')) logger.debug(data, event)
+    if (listened?.(event)) emitter!.emit(event, data)
+  }
+}
