@@ -1,9 +1,14 @@
 import { parseRequiredTtl } from './duration.ts'
-import { E_INVALID_LOCK_CONFIG, E_LOCK_NOT_OWNED, E_LOCK_STORAGE_ERROR } from './errors.ts'
+import {
+  E_INVALID_LOCK_CONFIG,
+  E_LOCK_LOST,
+  E_LOCK_NOT_OWNED,
+  E_LOCK_STORAGE_ERROR,
+} from './errors.ts'
 import { checkAcquireOptions, resolveRetry } from './options.ts'
 import { LockReporter } from './reporting.ts'
 import { saveWithin } from './wait.ts'
-import { arrivalAfter, nextWait, othersWaiting, waitForRelease } from './waiting/main.ts'
+import { arrivalAt, nextWait, othersWaiting, waitForRelease } from './waiting/main.ts'
 import { Watchdog } from './watchdog.ts'
 import type {
   AcquireResult,
@@ -31,6 +36,11 @@ export class Lock {
   #expirationTime: number | null
   #fencingToken: number | null
   #acquired: boolean
+  /**
+   * An acquire used `#owner` already: the next one draws a fresh owner, so
+   * a late cleanup of an earlier try cannot free the newer acquisition
+   */
+  #ownerUsed: boolean
   #watchdog?: Watchdog
   #reporter: LockReporter
   #holderRemainingTime: number | null | undefined
@@ -53,10 +63,13 @@ export class Lock {
     this.#options = options
     this.#ttl = ttl
     this.#owner = restored?.owner ?? crypto.randomUUID()
-    this.#expirationTime = restored?.expirationTime ?? null
+    this.#expirationTime = restored?.expirationTime
+      ? performance.now() + (restored.expirationTime - Date.now())
+      : null
     this.#fencingToken = restored?.fencingToken ?? null
     this.#acquired = restored !== undefined
-    this.#reporter = new LockReporter(key, this.#owner, options)
+    this.#ownerUsed = restored !== undefined
+    this.#reporter = new LockReporter(this, options)
   }
 
   /**
@@ -96,7 +109,10 @@ export class Lock {
       key: this.key,
       owner: this.#owner,
       ttl: this.#ttl,
-      expirationTime: this.#expirationTime,
+      expirationTime:
+        this.#expirationTime === null
+          ? null
+          : Math.round(Date.now() + this.#expirationTime - performance.now()),
       store: this.#options.storeName,
       fencingToken: this.#fencingToken,
     }
@@ -117,7 +133,8 @@ export class Lock {
     const startedAt = this.#reporter.acquireStarted()
     const maxAttempts = retry.attempts === null ? Infinity : Math.max(1, retry.attempts)
     const deadline = retry.timeout === null ? Infinity : startedAt + retry.timeout
-    const wait = { startedAt, attempts: 0, arrival: 0, signal }
+    const owner = this.#nextOwner()
+    const wait = { owner, startedAt, attempts: 0, arrival: arrivalAt(startedAt), signal }
 
     if (maxAttempts > 1 && othersWaiting(this.#store, this.#storeKey)) {
       const ms = Math.max(1, Math.min(retry.delay, deadline - startedAt))
@@ -126,7 +143,7 @@ export class Lock {
 
     while (true) {
       let result: AcquireResult
-      const attemptedAt = Date.now()
+      const attemptedAt = performance.now()
       try {
         signal?.throwIfAborted()
         wait.attempts++
@@ -136,19 +153,19 @@ export class Lock {
          */
         result = asResult(
           deadline === Infinity && !signal
-            ? await this.#store.save(this.#storeKey, this.#owner, this.#ttl)
-            : await this.#saveWithin(deadline, signal)
+            ? await this.#store.save(this.#storeKey, owner, this.#ttl)
+            : await this.#saveWithin(owner, deadline, signal)
         )
       } catch (error) {
         throw this.#failedTry(error, wait)
       }
       if (result.acquired) {
-        this.#acquiredWith(result, startedAt, attemptedAt, wait.attempts)
+        this.#acquiredWith(result, attemptedAt, wait)
         return this.#held(options.autoExtend)
       }
 
       this.#holderRemainingTime = result.retryAfter
-      const now = Date.now()
+      const now = performance.now()
       if (wait.attempts >= maxAttempts || now >= deadline) {
         const reason = wait.attempts >= maxAttempts ? 'attempts' : 'timeout'
         this.#reporter.failed(startedAt, wait.attempts, reason)
@@ -197,15 +214,18 @@ export class Lock {
    */
   async release(): Promise<void> {
     this.#watchdog?.stop()
-    this.#generation++
+    const generation = ++this.#generation
     try {
       await this.#store.delete(this.#storeKey, this.#owner)
     } catch (error) {
       throw E_LOCK_STORAGE_ERROR.wrap(error, `release "${this.key}"`)
     } finally {
-      this.#acquired = false
+      if (generation === this.#generation) this.#acquired = false
     }
-    this.#expirationTime = null
+    /**
+     * A newer acquisition of this object may already hold the lock
+     */
+    if (generation === this.#generation) this.#expirationTime = null
     this.#reporter.released()
   }
 
@@ -214,14 +234,16 @@ export class Lock {
    */
   async forceRelease(): Promise<void> {
     this.#watchdog?.stop()
-    this.#generation++
+    const generation = ++this.#generation
     try {
       await this.#store.forceDelete(this.#storeKey)
     } catch (error) {
       throw E_LOCK_STORAGE_ERROR.wrap(error, `force release "${this.key}"`)
     }
-    this.#acquired = false
-    this.#expirationTime = null
+    if (generation === this.#generation) {
+      this.#acquired = false
+      this.#expirationTime = null
+    }
     this.#reporter.released()
   }
 
@@ -232,7 +254,7 @@ export class Lock {
   async extend(ttl?: number | string): Promise<void> {
     const duration = ttl === undefined ? this.#ttl : parseRequiredTtl(ttl, 'extend ttl')
     if (duration === null) return this.#assertOwned()
-    const startedAt = Date.now()
+    const startedAt = performance.now()
     const generation = this.#generation
     try {
       await this.#store.extend(this.#storeKey, this.#owner, duration)
@@ -272,7 +294,7 @@ export class Lock {
    * Local view: whether the expiry time we know of has passed
    */
   isExpired(): boolean {
-    return this.#expirationTime !== null && this.#expirationTime <= Date.now()
+    return this.#expirationTime !== null && this.#expirationTime <= performance.now()
   }
 
   /**
@@ -289,7 +311,7 @@ export class Lock {
    */
   getRemainingTime(): number | null {
     if (this.#expirationTime === null) return null
-    return Math.max(0, this.#expirationTime - Date.now())
+    return Math.max(0, this.#expirationTime - performance.now())
   }
 
   /**
@@ -310,14 +332,29 @@ export class Lock {
   /**
    * One try with a deadline or a signal: see `saveWithin`
    */
-  #saveWithin(deadline: number, signal?: AbortSignal): Promise<boolean | AcquireResult> {
-    const save = () => this.#store.save(this.#storeKey, this.#owner, this.#ttl)
+  #saveWithin(
+    owner: string,
+    deadline: number,
+    signal?: AbortSignal
+  ): Promise<boolean | AcquireResult> {
+    const save = () => this.#store.save(this.#storeKey, owner, this.#ttl)
     const releaseLate = () => {
       this.#store
-        .delete(this.#storeKey, this.#owner)
+        .delete(this.#storeKey, owner)
         .catch((error: unknown) => this.#reporter.lateReleaseFailed(error))
     }
     return saveWithin(save, releaseLate, deadline, signal, `acquire "${this.key}"`)
+  }
+
+  /**
+   * The owner of a new acquire. Until it succeeds, a lock still held keeps
+   * its owner, for a release meanwhile.
+   */
+  #nextOwner(): string {
+    const owner = this.#ownerUsed ? crypto.randomUUID() : this.#owner
+    this.#ownerUsed = true
+    if (!this.#acquired) this.#owner = owner
+    return owner
   }
 
   async #assertOwned(): Promise<void> {
@@ -329,11 +366,10 @@ export class Lock {
    * lock to us on the way
    */
   async #waitForRelease(ms: number, wait: AcquireWait): Promise<boolean> {
-    wait.arrival ||= arrivalAfter(wait.startedAt)
     let handoff
     try {
       handoff = await waitForRelease(this.#store, this.#storeKey, ms, wait.signal, {
-        owner: this.#owner,
+        owner: wait.owner,
         ttl: this.#ttl,
         waitingSince: wait.arrival,
       })
@@ -342,7 +378,7 @@ export class Lock {
       throw error
     }
     if (!handoff) return false
-    this.#acquiredWith(handoff, wait.startedAt, handoff.startedAt, wait.attempts)
+    this.#acquiredWith(handoff, handoff.startedAt, wait)
     return true
   }
 
@@ -364,10 +400,10 @@ export class Lock {
 
   #acquiredWith(
     result: Pick<AcquireResult, 'fencingToken'>,
-    startedAt: number,
     attemptedAt: number,
-    attempts: number
+    wait: AcquireWait
   ) {
+    this.#owner = wait.owner
     this.#acquired = true
     this.#generation++
     /**
@@ -376,18 +412,34 @@ export class Lock {
      */
     this.#expirationTime = this.#ttl === null ? null : attemptedAt + this.#ttl
     this.#fencingToken = result.fencingToken ?? null
-    this.#reporter.acquired(startedAt, attempts, this.#fencingToken)
+    this.#reporter.acquired(wait.startedAt, wait.attempts, this.#fencingToken)
   }
 
   async #runHeld<T>(callback: (context: LockRunContext) => T | Promise<T>): Promise<[true, T]> {
     const signal = this.#watchdog?.signal ?? new AbortController().signal
+    const owner = this.#owner
+    const throwIfLost = () => {
+      if (this.isExpired() && !signal.aborted) {
+        throw new E_LOCK_LOST(`Lock "${this.key}" was lost: its ttl ran out`)
+      }
+      signal.throwIfAborted()
+    }
     try {
-      const result = await callback({ signal, fencingToken: this.#fencingToken })
+      const result = await callback({ signal, fencingToken: this.#fencingToken, throwIfLost })
       return [true, result]
     } finally {
       this.#watchdog?.stop()
       if (!signal.aborted) await this.#releaseAfterRun()
+      else this.#releaseLost(owner)
     }
+  }
+
+  /**
+   * The watchdog gave the lock up, but the store may hold it still (an
+   * extension answered too late): free it if this acquisition has it
+   */
+  #releaseLost(owner: string) {
+    this.#store.delete(this.#storeKey, owner).catch(() => {})
   }
 
   /**
@@ -417,10 +469,14 @@ export class Lock {
  * An acquire in progress, as its waits see it
  */
 interface AcquireWait {
+  /**
+   * The owner this acquire takes the lock as
+   */
+  owner: string
   startedAt: number
   attempts: number
   /**
-   * Its place in this process's line, set on its first wait
+   * Its place in this process's line: the order of the acquire calls
    */
   arrival: number
   signal: AbortSignal | undefined

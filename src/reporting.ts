@@ -7,28 +7,26 @@ type FailureReason = LockEvents['lock:failed']['reason']
  * and debug or warning logs. Each method is one moment of a lock's life.
  */
 export class LockReporter {
-  #key: string
-  #owner: string
+  #lock: { readonly key: string; getOwner(): string }
   #options: ResolvedLockOptions
 
-  constructor(key: string, owner: string, options: ResolvedLockOptions) {
-    this.#key = key
-    this.#owner = owner
+  constructor(lock: { readonly key: string; getOwner(): string }, options: ResolvedLockOptions) {
+    this.#lock = lock
     this.#options = options
   }
 
   /**
-   * An acquire begins; returns when, for `waited` in what follows
+   * An acquire begins; returns when (monotonic clock), for `waited`
    */
   acquireStarted(): number {
-    return Date.now()
+    return performance.now()
   }
 
   acquired(startedAt: number, attempts: number, fencingToken: number | null) {
     if (!this.#reports('lock:acquired')) return
     this.#emit('lock:acquired', {
       ...this.#base(),
-      waited: Date.now() - startedAt,
+      waited: Math.round(performance.now() - startedAt),
       attempts,
       fencingToken,
     })
@@ -38,7 +36,7 @@ export class LockReporter {
     if (!this.#reports('lock:failed')) return
     this.#emit('lock:failed', {
       ...this.#base(),
-      waited: Date.now() - startedAt,
+      waited: Math.round(performance.now() - startedAt),
       attempts,
       reason,
     })
@@ -62,7 +60,7 @@ export class LockReporter {
    */
   releaseFailed(error: unknown) {
     this.#options.logger?.warn(
-      { key: this.#key, store: this.#options.storeName, err: error },
+      { key: this.#lock.key, store: this.#options.storeName, err: error },
       'adonis-lock: releasing the lock failed; it will expire after its ttl'
     )
   }
@@ -78,7 +76,7 @@ export class LockReporter {
   }
 
   #base() {
-    return { key: this.#key, store: this.#options.storeName, owner: this.#owner }
+    return { key: this.#lock.key, store: this.#options.storeName, owner: this.#lock.getOwner() }
   }
 
   /**

@@ -15,4 +15,4 @@
  * `Waiters`: wait, has, trying, handOver, wakeFirst, wakeAll, extended.
  */
 export { Waiters, type WaiterClaim } from './waiters.ts'
-export { arrivalAfter, nextWait, othersWaiting, waitForRelease } from './wait_for_release.ts'
+export { arrivalAt, nextWait, othersWaiting, waitForRelease } from './wait_for_release.ts'

@@ -1,16 +1,15 @@
 import { sleep } from '../wait.ts'
 import type { AcquireResult, Handoff, LockClaim, LockStore } from '../types.ts'
 
-let arrivals = 0
+let lastArrival = 0
 
 /**
- * When an acquire started, as its place in line: `startedAt` plus a
- * fraction of a ms that grows with each acquire of this process that waits
- * (wrapping at 1000), so two acquires of the same ms do not tie
+ * An acquire's place in this process's line: when it was called, on the
+ * monotonic clock, nudged so that no two acquires share a place
  */
-export function arrivalAfter(startedAt: number): number {
-  arrivals = (arrivals + 1) % 1000
-  return startedAt + arrivals / 1000
+export function arrivalAt(now: number = performance.now()): number {
+  lastArrival = now > lastArrival ? now : lastArrival + 0.000_001
+  return lastArrival
 }
 
 /**

@@ -2,6 +2,7 @@ import { E_LOCK_NOT_OWNED } from '../errors.ts'
 import debug from '../debug.ts'
 import type { AcquireResult, Handoff, LockClaim } from '../types.ts'
 import { Turns } from './turns.ts'
+import { arrivalAt } from './wait_for_release.ts'
 
 /**
  * After a pause where others poll, the first waiter here tries this long
@@ -93,7 +94,7 @@ export class Waiters {
     }
     const waiter: Waiter = {
       claim,
-      since: claim?.waitingSince ?? Date.now(),
+      since: claim?.waitingSince ?? arrivalAt(),
       settle(handoff) {
         if (state === 'settled') return
         finish()
@@ -237,6 +238,7 @@ export class Waiters {
   ): Promise<void> {
     const claim = waiter.claim!
     const startedAt = Date.now()
+    const handoffStartedAt = performance.now()
     /**
      * Held here all along, by the releaser then by the waiter: a newcomer
      * joins the line rather than spend a refused try
@@ -260,15 +262,24 @@ export class Waiters {
       waiter.settle()
       throw new E_LOCK_NOT_OWNED()
     }
-    if (waiter.taken()) {
-      turn.heldHereUntil = claim.ttl === null ? Infinity : startedAt + claim.ttl
-      return waiter.settle({ fencingToken: result.fencingToken ?? null, startedAt })
-    }
-    turn.heldHereUntil = 0
+    turn.heldHereUntil = claim.ttl === null ? Infinity : startedAt + claim.ttl
     /**
-     * The waiter gave up while the lock was on its way
+     * The waiter resumes once the release has settled, so the releaser's
+     * code after `await release()` runs first
      */
-    releaseQuietly(release, claim.owner)
+    setImmediate(() => {
+      if (waiter.taken()) {
+        return waiter.settle({
+          fencingToken: result.fencingToken ?? null,
+          startedAt: handoffStartedAt,
+        })
+      }
+      turn.heldHereUntil = 0
+      /**
+       * The waiter gave up while the lock was on its way
+       */
+      releaseQuietly(release, claim.owner)
+    })
   }
 
   /**
