@@ -6,13 +6,13 @@ import {
   E_LOCK_STORAGE_ERROR,
 } from './errors.ts'
 import { checkAcquireOptions, resolveRetry } from './options.ts'
-import { settleWithin, sleep } from './wait.ts'
-import { acquireStarted, type AcquireTelemetry, type HoldTelemetry } from './telemetry/spans.ts'
+import { LockReporter } from './reporting.ts'
+import { saveWithin } from './wait.ts'
+import { arrivalAt, nextWait, othersWaiting, waitForRelease } from './waiting/main.ts'
+import { Watchdog } from './watchdog.ts'
 import type {
   AcquireResult,
-  Handoff,
   LockAcquireOptions,
-  LockEvents,
   LockRunContext,
   LockRunOptions,
   LockStore,
@@ -20,27 +20,7 @@ import type {
   SerializedLock,
 } from './types.ts'
 
-type FailureReason = LockEvents['lock:failed']['reason']
-
-/**
- * With a timeout, a store call of `acquire()` gets at least this long to
- * answer, even when it starts right at the deadline: a healthy store never
- * misses it, and a stalled one costs at most this much past the timeout.
- */
-export const STORE_ANSWER_GRACE = 1000
-
-let arrivals = 0
-
-/**
- * When an acquire started, as its waits give it to the store: `startedAt`
- * plus a fraction of a ms that grows with each acquire of this process
- * that waits (wrapping at 1000), so that two waiters whose acquires
- * started in the same millisecond do not tie for their place in line
- */
-function arrivalAfter(startedAt: number): number {
-  arrivals = (arrivals + 1) % 1000
-  return startedAt + arrivals / 1000
-}
+export { STORE_ANSWER_GRACE } from './wait.ts'
 
 /**
  * One lock on one key, held by one owner. Every method is a single call
@@ -56,10 +36,14 @@ export class Lock {
   #expirationTime: number | null
   #fencingToken: number | null
   #acquired: boolean
-  #watchdog?: { controller: AbortController; stop: () => void }
+  /**
+   * An acquire used `#owner` already: the next one draws a fresh owner, so
+   * a late cleanup of an earlier try cannot free the newer acquisition
+   */
+  #ownerUsed: boolean
+  #watchdog?: Watchdog
+  #reporter: LockReporter
   #holderRemainingTime: number | null | undefined
-  #acquiring?: AcquireTelemetry
-  #hold?: HoldTelemetry
   /**
    * Bumped when the lock is taken, released or lost: an extension
    * answered after that no longer speaks for the lock
@@ -79,9 +63,13 @@ export class Lock {
     this.#options = options
     this.#ttl = ttl
     this.#owner = restored?.owner ?? crypto.randomUUID()
-    this.#expirationTime = restored?.expirationTime ?? null
+    this.#expirationTime = restored?.expirationTime
+      ? performance.now() + (restored.expirationTime - Date.now())
+      : null
     this.#fencingToken = restored?.fencingToken ?? null
     this.#acquired = restored !== undefined
+    this.#ownerUsed = restored !== undefined
+    this.#reporter = new LockReporter(this, options)
   }
 
   /**
@@ -105,7 +93,7 @@ export class Lock {
    * the lock lost. Undefined otherwise.
    */
   get lostSignal(): AbortSignal | undefined {
-    return this.#watchdog?.controller.signal
+    return this.#watchdog?.signal
   }
 
   getOwner(): string {
@@ -121,7 +109,10 @@ export class Lock {
       key: this.key,
       owner: this.#owner,
       ttl: this.#ttl,
-      expirationTime: this.#expirationTime,
+      expirationTime:
+        this.#expirationTime === null
+          ? null
+          : Math.round(Date.now() + this.#expirationTime - performance.now()),
       store: this.#options.storeName,
       fencingToken: this.#fencingToken,
     }
@@ -139,68 +130,48 @@ export class Lock {
         ? resolveRetry(options.retry, this.#options.retry)
         : this.#options.retry
     const signal = options.signal ?? undefined
-    const startedAt = Date.now()
+    const startedAt = this.#reporter.acquireStarted()
     const maxAttempts = retry.attempts === null ? Infinity : Math.max(1, retry.attempts)
     const deadline = retry.timeout === null ? Infinity : startedAt + retry.timeout
-    let attempts = 0
-    let arrival: number | undefined
-    if (this.#options.telemetry) this.#acquiring = acquireStarted(this, this.#options.storeName)
+    const owner = this.#nextOwner()
+    const wait = { owner, startedAt, attempts: 0, arrival: arrivalAt(startedAt), signal }
 
-    if (maxAttempts > 1 && this.#store.hasWaiters?.(this.#storeKey)) {
-      const wait = Math.max(1, Math.min(retry.delay, deadline - startedAt))
-      arrival ??= arrivalAfter(startedAt)
-      if (await this.#waitForRelease(wait, signal, startedAt, arrival, attempts)) {
-        return this.#held(options.autoExtend)
-      }
+    if (maxAttempts > 1 && othersWaiting(this.#store, this.#storeKey)) {
+      const ms = Math.max(1, Math.min(retry.delay, deadline - startedAt))
+      if (await this.#waitForRelease(ms, wait)) return this.#held(options.autoExtend)
     }
 
     while (true) {
       let result: AcquireResult
-      const attemptedAt = Date.now()
+      const attemptedAt = performance.now()
       try {
         signal?.throwIfAborted()
-        attempts++
+        wait.attempts++
         /**
-         * Without a deadline or a signal the store is awaited here: no
-         * async layer in between, the most common acquire is also the
-         * shortest
+         * Without a deadline or a signal the store is awaited here, with no
+         * async layer in between: the most common acquire is the shortest
          */
         result = asResult(
           deadline === Infinity && !signal
-            ? await this.#store.save(this.#storeKey, this.#owner, this.#ttl)
-            : await this.#saveWithin(deadline, signal)
+            ? await this.#store.save(this.#storeKey, owner, this.#ttl)
+            : await this.#saveWithin(owner, deadline, signal)
         )
       } catch (error) {
-        this.#failed(startedAt, attempts, signal?.aborted ? 'aborted' : 'error', error)
-        if (signal?.aborted && error === signal.reason) throw error
-        throw E_LOCK_STORAGE_ERROR.wrap(error, `acquire "${this.key}"`)
+        throw this.#failedTry(error, wait)
       }
       if (result.acquired) {
-        this.#acquiredWith(result, startedAt, attemptedAt, attempts)
+        this.#acquiredWith(result, attemptedAt, wait)
         return this.#held(options.autoExtend)
       }
 
       this.#holderRemainingTime = result.retryAfter
-      const now = Date.now()
-      if (attempts >= maxAttempts || now >= deadline) {
-        this.#failed(startedAt, attempts, attempts >= maxAttempts ? 'attempts' : 'timeout')
+      const now = performance.now()
+      if (wait.attempts >= maxAttempts || now >= deadline) {
+        const reason = wait.attempts >= maxAttempts ? 'attempts' : 'timeout'
+        this.#reporter.failed(startedAt, wait.attempts, reason)
         return false
       }
-
-      /**
-       * Jitter spreads pollers apart; the holder's remaining ttl caps the
-       * sleep so we retry the moment it expires
-       */
-      let wait = retry.delay * (0.5 + Math.random() / 2)
-      if (result.retryAfter !== undefined && result.retryAfter !== null) {
-        wait = Math.min(wait, result.retryAfter)
-      }
-      /**
-       * At least 1 ms, so a store answering "expires now" cannot spin us
-       */
-      wait = Math.max(1, Math.min(wait, deadline - now))
-      arrival ??= arrivalAfter(startedAt)
-      if (await this.#waitForRelease(wait, signal, startedAt, arrival, attempts)) {
+      if (await this.#waitForRelease(nextWait(retry.delay, result, deadline - now), wait)) {
         return this.#held(options.autoExtend)
       }
     }
@@ -242,36 +213,40 @@ export class Lock {
    * Releases the lock when this owner holds it, else E_LOCK_NOT_OWNED
    */
   async release(): Promise<void> {
-    this.#stopWatchdog()
-    this.#generation++
+    this.#watchdog?.stop()
+    const generation = ++this.#generation
     try {
       await this.#store.delete(this.#storeKey, this.#owner)
     } catch (error) {
-      this.#hold?.released(error)
+      this.#reporter.releaseRefused(error)
       throw E_LOCK_STORAGE_ERROR.wrap(error, `release "${this.key}"`)
     } finally {
-      this.#acquired = false
+      if (generation === this.#generation) this.#acquired = false
     }
-    this.#hold?.released()
-    this.#expirationTime = null
-    if (this.#reports('lock:released')) this.#emit('lock:released', this.#eventBase())
+    /**
+     * A newer acquisition of this object may already hold the lock
+     */
+    if (generation === this.#generation) this.#expirationTime = null
+    this.#reporter.released()
   }
 
   /**
    * Releases the lock whoever holds it
    */
   async forceRelease(): Promise<void> {
-    this.#stopWatchdog()
-    this.#generation++
+    this.#watchdog?.stop()
+    const generation = ++this.#generation
     try {
       await this.#store.forceDelete(this.#storeKey)
     } catch (error) {
+      this.#reporter.releaseRefused(error)
       throw E_LOCK_STORAGE_ERROR.wrap(error, `force release "${this.key}"`)
     }
-    this.#hold?.released()
-    this.#acquired = false
-    this.#expirationTime = null
-    if (this.#reports('lock:released')) this.#emit('lock:released', this.#eventBase())
+    if (generation === this.#generation) {
+      this.#acquired = false
+      this.#expirationTime = null
+    }
+    this.#reporter.released()
   }
 
   /**
@@ -281,7 +256,7 @@ export class Lock {
   async extend(ttl?: number | string): Promise<void> {
     const duration = ttl === undefined ? this.#ttl : parseRequiredTtl(ttl, 'extend ttl')
     if (duration === null) return this.#assertOwned()
-    const startedAt = Date.now()
+    const startedAt = performance.now()
     const generation = this.#generation
     try {
       await this.#store.extend(this.#storeKey, this.#owner, duration)
@@ -290,10 +265,7 @@ export class Lock {
     }
     if (generation !== this.#generation) return
     this.#expirationTime = startedAt + duration
-    this.#hold?.extended(duration)
-    if (this.#reports('lock:extended')) {
-      this.#emit('lock:extended', { ...this.#eventBase(), ttl: duration })
-    }
+    this.#reporter.extended(duration)
   }
 
   /**
@@ -324,7 +296,7 @@ export class Lock {
    * Local view: whether the expiry time we know of has passed
    */
   isExpired(): boolean {
-    return this.#expirationTime !== null && this.#expirationTime <= Date.now()
+    return this.#expirationTime !== null && this.#expirationTime <= performance.now()
   }
 
   /**
@@ -341,51 +313,50 @@ export class Lock {
    */
   getRemainingTime(): number | null {
     if (this.#expirationTime === null) return null
-    return Math.max(0, this.#expirationTime - Date.now())
+    return Math.max(0, this.#expirationTime - performance.now())
   }
 
   /**
-   * One try with a deadline or a signal. A store that does not answer by
-   * the deadline (stalled server, offline queue) fails the try rather
-   * than hold the caller past its timeout, and an abort does not wait for
-   * it; should it take the lock after all, it is released at once.
+   * Reports a try that failed; the error to throw is the signal's reason
+   * or E_LOCK_STORAGE_ERROR
    */
-  async #saveWithin(deadline: number, signal?: AbortSignal): Promise<boolean | AcquireResult> {
-    const pending = Promise.resolve(this.#store.save(this.#storeKey, this.#owner, this.#ttl))
-    const bound = Math.max(deadline - Date.now(), STORE_ANSWER_GRACE)
-    const answer = await settleWithin(
-      pending.then((value) => ({ value })),
-      bound,
-      signal
-    ).catch((error) => {
-      if (signal?.aborted) this.#releaseLate(pending)
-      throw error
-    })
-    if (!answer) {
-      this.#releaseLate(pending)
-      throw new E_LOCK_STORAGE_ERROR(
-        `acquire "${this.key}": the store did not answer within ${bound} ms`
-      )
+  #failedTry(error: unknown, wait: AcquireWait): unknown {
+    this.#reportFailed(wait, error)
+    if (wait.signal?.aborted && error === wait.signal.reason) return error
+    return E_LOCK_STORAGE_ERROR.wrap(error, `acquire "${this.key}"`)
+  }
+
+  #reportFailed(wait: AcquireWait, error: unknown) {
+    const reason = wait.signal?.aborted ? 'aborted' : 'error'
+    this.#reporter.failed(wait.startedAt, wait.attempts, reason, error)
+  }
+
+  /**
+   * One try with a deadline or a signal: see `saveWithin`
+   */
+  #saveWithin(
+    owner: string,
+    deadline: number,
+    signal?: AbortSignal
+  ): Promise<boolean | AcquireResult> {
+    const save = () => this.#store.save(this.#storeKey, owner, this.#ttl)
+    const releaseLate = () => {
+      this.#store
+        .delete(this.#storeKey, owner)
+        .catch((error: unknown) => this.#reporter.lateReleaseFailed(error))
     }
-    return answer.value
+    return saveWithin(save, releaseLate, deadline, signal, `acquire "${this.key}"`)
   }
 
   /**
-   * Releases what a try we gave up on took, when its answer comes
+   * The owner of a new acquire. Until it succeeds, a lock still held keeps
+   * its owner, for a release meanwhile.
    */
-  #releaseLate(pending: Promise<boolean | AcquireResult>) {
-    pending.then(
-      async (late) => {
-        if (late !== true && (typeof late !== 'object' || !late.acquired)) return
-        await this.#store.delete(this.#storeKey, this.#owner).catch((error: unknown) => {
-          this.#options.logger?.warn(
-            { key: this.key, store: this.#options.storeName, owner: this.#owner, err: error },
-            'adonis-lock: could not release a lock taken after its acquire gave up; it will expire after its ttl'
-          )
-        })
-      },
-      () => {}
-    )
+  #nextOwner(): string {
+    const owner = this.#ownerUsed ? crypto.randomUUID() : this.#owner
+    this.#ownerUsed = true
+    if (!this.#acquired) this.#owner = owner
+    return owner
   }
 
   async #assertOwned(): Promise<void> {
@@ -396,27 +367,20 @@ export class Lock {
    * Waits for a release; true when a release of this process handed the
    * lock to us on the way
    */
-  async #waitForRelease(
-    ms: number,
-    signal: AbortSignal | undefined,
-    startedAt: number,
-    arrival: number,
-    attempts: number
-  ): Promise<boolean> {
-    let handoff: Handoff | void
+  async #waitForRelease(ms: number, wait: AcquireWait): Promise<boolean> {
+    let handoff
     try {
-      if (!this.#store.waitForRelease) return await sleep(ms, signal).then(() => false)
-      handoff = await this.#store.waitForRelease(this.#storeKey, ms, signal, {
-        owner: this.#owner,
+      handoff = await waitForRelease(this.#store, this.#storeKey, ms, wait.signal, {
+        owner: wait.owner,
         ttl: this.#ttl,
-        waitingSince: arrival,
+        waitingSince: wait.arrival,
       })
     } catch (error) {
-      this.#failed(startedAt, attempts, signal?.aborted ? 'aborted' : 'error', error)
+      this.#reportFailed(wait, error)
       throw error
     }
     if (!handoff) return false
-    this.#acquiredWith(handoff, startedAt, handoff.startedAt, attempts)
+    this.#acquiredWith(handoff, handoff.startedAt, wait)
     return true
   }
 
@@ -424,25 +388,24 @@ export class Lock {
    * The end of a successful acquire, by a try or a hand-over
    */
   #held(autoExtend: boolean | undefined): true {
-    if (autoExtend) {
-      this.#startWatchdog()
-    } else {
-      /**
-       * The signal of an earlier acquisition's watchdog, maybe aborted,
-       * does not speak for this one
-       */
-      this.#stopWatchdog()
-      this.#watchdog = undefined
+    this.#watchdog?.stop()
+    /**
+     * The signal of an earlier acquisition's watchdog, maybe aborted, does
+     * not speak for this one
+     */
+    this.#watchdog = undefined
+    if (autoExtend && this.#ttl !== null) {
+      this.#watchdog = new Watchdog(this, this.#ttl, (reason) => this.#lost(reason))
     }
     return true
   }
 
   #acquiredWith(
     result: Pick<AcquireResult, 'fencingToken'>,
-    startedAt: number,
     attemptedAt: number,
-    attempts: number
+    wait: AcquireWait
   ) {
+    this.#owner = wait.owner
     this.#acquired = true
     this.#generation++
     /**
@@ -451,36 +414,34 @@ export class Lock {
      */
     this.#expirationTime = this.#ttl === null ? null : attemptedAt + this.#ttl
     this.#fencingToken = result.fencingToken ?? null
-    this.#hold = this.#acquiring?.acquired(this.#fencingToken, attempts)
-    if (!this.#reports('lock:acquired')) return
-    this.#emit('lock:acquired', {
-      ...this.#eventBase(),
-      waited: Date.now() - startedAt,
-      attempts,
-      fencingToken: this.#fencingToken,
-    })
-  }
-
-  #failed(startedAt: number, attempts: number, reason: FailureReason, error?: unknown) {
-    this.#acquiring?.ended(reason, attempts, error)
-    if (!this.#reports('lock:failed')) return
-    this.#emit('lock:failed', {
-      ...this.#eventBase(),
-      waited: Date.now() - startedAt,
-      attempts,
-      reason,
-    })
+    this.#reporter.acquired(wait.startedAt, wait.attempts, this.#fencingToken)
   }
 
   async #runHeld<T>(callback: (context: LockRunContext) => T | Promise<T>): Promise<[true, T]> {
-    const signal = this.#watchdog?.controller.signal ?? new AbortController().signal
+    const signal = this.#watchdog?.signal ?? new AbortController().signal
+    const owner = this.#owner
+    const throwIfLost = () => {
+      if (this.isExpired() && !signal.aborted) {
+        throw new E_LOCK_LOST(`Lock "${this.key}" was lost: its ttl ran out`)
+      }
+      signal.throwIfAborted()
+    }
     try {
-      const result = await callback({ signal, fencingToken: this.#fencingToken })
+      const result = await callback({ signal, fencingToken: this.#fencingToken, throwIfLost })
       return [true, result]
     } finally {
-      this.#stopWatchdog()
+      this.#watchdog?.stop()
       if (!signal.aborted) await this.#releaseAfterRun()
+      else this.#releaseLost(owner)
     }
+  }
+
+  /**
+   * The watchdog gave the lock up, but the store may hold it still (an
+   * extension answered too late): free it if this acquisition has it
+   */
+  #releaseLost(owner: string) {
+    this.#store.delete(this.#storeKey, owner).catch(() => {})
   }
 
   /**
@@ -494,110 +455,33 @@ export class Lock {
       if (error instanceof E_LOCK_NOT_OWNED) {
         this.#lost('the lock expired or was taken over before release')
       } else {
-        this.#options.logger?.warn(
-          { key: this.key, store: this.#options.storeName, err: error },
-          'adonis-lock: releasing the lock failed; it will expire after its ttl'
-        )
+        this.#reporter.releaseFailed(error)
       }
     }
-  }
-
-  /**
-   * Extends every ttl/3 until stopped. When an extension is refused, or
-   * none succeeds before the lock's local expiry (the store failing or
-   * stalling), `lostSignal` aborts with E_LOCK_LOST.
-   */
-  #startWatchdog() {
-    this.#stopWatchdog()
-    if (this.#ttl === null) return
-    const interval = Math.max(1, this.#ttl / 3)
-    const controller = new AbortController()
-    let tickTimer: NodeJS.Timeout | undefined
-    let expiryTimer: NodeJS.Timeout | undefined
-    let stopped = false
-    let lastError: unknown
-    const stop = () => {
-      stopped = true
-      clearTimeout(tickTimer)
-      clearTimeout(expiryTimer)
-    }
-    const lose = (reason: string, cause: unknown) => {
-      if (stopped) return
-      stop()
-      this.#lost(reason)
-      controller.abort(new E_LOCK_LOST(`Lock "${this.key}" was lost: ${reason}`, { cause }))
-    }
-    /**
-     * A stalled store never fails the extension: the expiry timer is what
-     * notices that the lock may be gone
-     */
-    const armExpiry = () => {
-      clearTimeout(expiryTimer)
-      expiryTimer = setTimeout(() => {
-        lose(
-          lastError === undefined
-            ? 'no extension was confirmed before it expired'
-            : `extending failed until it expired: ${errorMessage(lastError)}`,
-          lastError
-        )
-      }, this.getRemainingTime() ?? 0)
-    }
-    const tick = async () => {
-      try {
-        await this.extend()
-        if (stopped) return
-        lastError = undefined
-        armExpiry()
-      } catch (error) {
-        if (stopped) return
-        if (error instanceof E_LOCK_NOT_OWNED) return lose(errorMessage(error), error)
-        lastError = error
-      }
-      tickTimer = setTimeout(tick, interval)
-    }
-    armExpiry()
-    tickTimer = setTimeout(tick, interval)
-    this.#watchdog = { controller, stop }
-  }
-
-  #stopWatchdog() {
-    this.#watchdog?.stop()
   }
 
   #lost(reason: string) {
     this.#acquired = false
-    this.#hold?.lost(reason)
     this.#generation++
-    this.#options.logger?.warn(
-      { key: this.key, store: this.#options.storeName, owner: this.#owner, reason },
-      'adonis-lock: lock lost'
-    )
-    if (this.#reports('lock:lost')) this.#emit('lock:lost', { ...this.#eventBase(), reason })
+    this.#reporter.lost(reason)
   }
+}
 
-  #eventBase() {
-    return { key: this.key, store: this.#options.storeName, owner: this.#owner }
-  }
-
+/**
+ * An acquire in progress, as its waits see it
+ */
+interface AcquireWait {
   /**
-   * Whether the event has listeners or debug logs are on: callers build a
-   * payload only then, so an unused event costs this check alone
+   * The owner this acquire takes the lock as
    */
-  #reports(event: keyof LockEvents): boolean {
-    return (
-      (this.#options.listened?.(event) ?? false) ||
-      (this.#options.logger?.isLevelEnabled?.('debug') ?? false)
-    )
-  }
-
+  owner: string
+  startedAt: number
+  attempts: number
   /**
-   * Emits the event and writes it as a debug log
+   * Its place in this process's line: the order of the acquire calls
    */
-  #emit<K extends keyof LockEvents>(event: K, data: LockEvents[K]) {
-    const { emitter, logger, listened } = this.#options
-    if (logger?.isLevelEnabled?.('debug')) logger.debug(data, event)
-    if (listened?.(event)) emitter!.emit(event, data)
-  }
+  arrival: number
+  signal: AbortSignal | undefined
 }
 
 function asResult(answer: boolean | AcquireResult): AcquireResult {
@@ -608,8 +492,4 @@ function assertCallback(callback: unknown) {
   if (typeof callback !== 'function') {
     throw new E_INVALID_LOCK_CONFIG('run() and runImmediately() expect a callback function')
   }
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
 }

@@ -14,6 +14,12 @@ import type {
 } from './types.ts'
 
 /**
+ * Stores do work and build statements in proportion to the limit: beyond
+ * this a semaphore is the wrong tool (a counter, a rate limiter)
+ */
+export const MAX_SEMAPHORE_LIMIT = 1000
+
+/**
  * Presents a store's semaphore slots as a lock store, so a semaphore
  * waits, runs, extends and is watched exactly like a lock
  */
@@ -91,6 +97,11 @@ export class Semaphore extends Lock {
     if (!Number.isSafeInteger(limit) || (limit as number) < 1) {
       throw new E_INVALID_SEMAPHORE_LIMIT(
         `Invalid semaphore limit ${describe(limit)}: expected a positive integer`
+      )
+    }
+    if ((limit as number) > MAX_SEMAPHORE_LIMIT) {
+      throw new E_INVALID_SEMAPHORE_LIMIT(
+        `Invalid semaphore limit ${limit}: the largest is ${MAX_SEMAPHORE_LIMIT}`
       )
     }
     if (!supportsSemaphores(store)) {

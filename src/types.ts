@@ -34,10 +34,9 @@ export interface LockClaim {
   owner: string
   ttl: number | null
   /**
-   * `Date.now()` when the acquire started, with a fraction of a ms that
-   * tells apart the acquires of this process that started in the same
-   * one: waiters stand in line in this order, so a waiter that woke and
-   * failed again keeps its place
+   * When the acquire was called (`performance.now()`, no two alike):
+   * waiters stand in line in this order, so a waiter that woke and failed
+   * again keeps its place
    */
   waitingSince: number
 }
@@ -48,8 +47,8 @@ export interface LockClaim {
 export interface Handoff {
   fencingToken: number | null
   /**
-   * `Date.now()` before the store call that moved the lock: its expiry
-   * is at least this plus the ttl
+   * `performance.now()` before the store call that moved the lock: its
+   * expiry is at least this plus the ttl
    */
   startedAt: number
 }
@@ -231,6 +230,12 @@ export interface LockRunContext {
    */
   signal: AbortSignal
   fencingToken: number | null
+  /**
+   * Throws E_LOCK_LOST when the lock's local expiry has passed (on a
+   * monotonic clock, so a pause of the process cannot hide it) or the
+   * signal aborted. Call it right before each write the lock protects.
+   */
+  throwIfLost(): void
 }
 
 /**

@@ -1,7 +1,16 @@
+import { E_LOCK_STORAGE_ERROR } from './errors.ts'
+import type { AcquireResult } from './types.ts'
+
 /**
  * Timer helpers that honour an AbortSignal and reject with its reason,
  * so callers see the reason they aborted with.
  */
+
+/**
+ * With a timeout, a store call of `acquire()` gets at least this long to
+ * answer, even when it starts right at the deadline
+ */
+export const STORE_ANSWER_GRACE = 1000
 
 /**
  * Waits `ms`, or rejects with `signal.reason` when aborted first
@@ -56,3 +65,39 @@ export function settleWithin<T>(
     )
   })
 }
+
+/**
+ * One acquire try with a deadline or a signal. A store that does not answer
+ * by the deadline fails the try rather than hold the caller past it, and an
+ * abort does not wait; should the try take the lock after all, `releaseLate`.
+ */
+export async function saveWithin(
+  save: () => Promise<boolean | AcquireResult>,
+  releaseLate: () => void,
+  deadline: number,
+  signal: AbortSignal | undefined,
+  what: string
+): Promise<boolean | AcquireResult> {
+  const pending = Promise.resolve(save())
+  const onLateAnswer = () => {
+    pending.then((late) => {
+      if (late === true || (typeof late === 'object' && late.acquired)) releaseLate()
+    }, noop)
+  }
+  const bound = Math.max(deadline - Date.now(), STORE_ANSWER_GRACE)
+  const answer = await settleWithin(
+    pending.then((value) => ({ value })),
+    bound,
+    signal
+  ).catch((error) => {
+    if (signal?.aborted) onLateAnswer()
+    throw error
+  })
+  if (!answer) {
+    onLateAnswer()
+    throw new E_LOCK_STORAGE_ERROR(`${what}: the store did not answer within ${bound} ms`)
+  }
+  return answer.value
+}
+
+function noop() {}

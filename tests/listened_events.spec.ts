@@ -3,6 +3,7 @@ import { Emitter } from '@adonisjs/core/events'
 import { AppFactory } from '@adonisjs/core/factories/app'
 import { LockFactory } from '../index.ts'
 import { MemoryStore } from '../src/stores/memory.ts'
+import { LISTENER_CHANGES } from '../src/listened_events.ts'
 import type { LockEventEmitter, LockEvents } from '../src/types.ts'
 
 /**
@@ -94,5 +95,29 @@ test.group('events on the AdonisJS emitter', () => {
     emitted.length = 0
     await cycle('restored')
     assert.deepEqual(emitted, [])
+  })
+
+  test('every method of the emitter either is watched or does not change listeners', ({
+    assert,
+  }) => {
+    /**
+     * The answers are cached until a watched method is called: a method
+     * added by a new release of @adonisjs/events must be sorted here
+     */
+    const unchanging = [
+      'constructor',
+      'emit',
+      'emitSerial',
+      'eventsListeners',
+      'hasListeners',
+      'listen',
+      'listenIf',
+      'listenerCount',
+      'onError',
+    ]
+    assert.sameMembers(Object.getOwnPropertyNames(Emitter.prototype), [
+      ...unchanging,
+      ...LISTENER_CHANGES,
+    ])
   })
 })

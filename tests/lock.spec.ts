@@ -75,6 +75,19 @@ test.group('Lock | input validation', () => {
       )
     })
 
+  test('rejects a semaphore limit above 1000, also when restored', ({ assert }) => {
+    const locks = new LockFactory(new MemoryStore())
+    assert.equal(locks.createSemaphore('pool', 1000).limit, 1000)
+    for (const limit of [1001, 65_536, Number.MAX_SAFE_INTEGER]) {
+      assert.throws(
+        () => locks.createSemaphore('pool', limit),
+        `Invalid semaphore limit ${limit}: the largest is 1000`
+      )
+      const serialized = { ...locks.createSemaphore('pool', 3).serialize(), limit }
+      assert.throws(() => locks.restoreLock(serialized), errors.E_INVALID_SEMAPHORE_LIMIT as any)
+    }
+  })
+
   test('a store without semaphore methods says so', ({ assert }) => {
     const lockOnlyStore = {
       save: async () => true,
@@ -336,6 +349,63 @@ test.group('Memory store | contention', () => {
 })
 
 test.group('Lock | run and the watchdog', () => {
+  test('throwIfLost sees a pause past the ttl before the watchdog does', async ({ assert }) => {
+    const lock = new LockFactory(new MemoryStore()).createLock('paused', 300)
+    let abortedAtCheck: boolean | undefined
+    await assert.rejects(
+      () =>
+        lock.run(
+          ({ signal, throwIfLost }) => {
+            throwIfLost()
+            /**
+             * The process stops (a GC pause, SIGSTOP): no timer runs
+             */
+            const resumeAt = performance.now() + 500
+            while (performance.now() < resumeAt) {}
+            abortedAtCheck = signal.aborted
+            throwIfLost()
+          },
+          { autoExtend: true }
+        ),
+      errors.E_LOCK_LOST as any
+    )
+    assert.isFalse(abortedAtCheck)
+  })
+
+  test('throwIfLost throws the signal reason once the watchdog lost the lock', async ({
+    assert,
+  }) => {
+    const store = new MemoryStore()
+    const lock = new LockFactory(store).createLock('taken', 150)
+    await assert.rejects(
+      () =>
+        lock.run(
+          async ({ signal, throwIfLost }) => {
+            await store.forceDelete(lock.storeKey)
+            await new Promise((resolve) => signal.addEventListener('abort', resolve))
+            throwIfLost()
+          },
+          { autoExtend: true }
+        ),
+      errors.E_LOCK_LOST as any
+    )
+  })
+
+  test('a wall clock step does not expire the lock locally', async ({ assert }) => {
+    const lock = new LockFactory(new MemoryStore()).createLock('clock', '10s')
+    assert.isTrue(await lock.acquire())
+    const realNow = Date.now
+    Date.now = () => realNow() + 3_600_000
+    try {
+      assert.isFalse(lock.isExpired())
+      assert.isAbove(lock.getRemainingTime()!, 9000)
+      assert.isTrue(await lock.isOwned())
+    } finally {
+      Date.now = realNow
+    }
+    await lock.release()
+  })
+
   test('autoExtend keeps a 300 ms lock alive through 1.5 s of work, then leaves no timer', async ({
     assert,
   }) => {

@@ -1,6 +1,7 @@
 import { Mutex, type MutexInterface } from 'async-mutex'
 import { E_LOCK_NOT_OWNED } from '../errors.ts'
 import { settleWithin } from '../wait.ts'
+import { arrivalAt } from '../waiting/main.ts'
 import type {
   AcquireResult,
   LockClaim,
@@ -50,8 +51,9 @@ export class MemoryStore implements LockStore, SemaphoreStore {
   #lines = new Map<string, WaitLine>()
 
   /**
-   * One counter for every key: strictly increasing per key too, with
-   * nothing kept per key once a lock is gone
+   * One counter for every key, with nothing kept per key once a lock is
+   * gone. At least the time in µs, as the databases do: a restarted process
+   * never hands out a token again.
    */
   #fencing = 0
 
@@ -62,7 +64,7 @@ export class MemoryStore implements LockStore, SemaphoreStore {
   #sweptAt = 1024
 
   async save(key: string, owner: string, ttl: number | null): Promise<AcquireResult> {
-    const now = Date.now()
+    const now = performance.now()
     const holder = this.#holders.get(key)
     if (holder && (holder.expiresAt === null || holder.expiresAt > now)) {
       return {
@@ -70,7 +72,7 @@ export class MemoryStore implements LockStore, SemaphoreStore {
         retryAfter: holder.expiresAt === null ? null : holder.expiresAt - now,
       }
     }
-    const fencingToken = ++this.#fencing
+    const fencingToken = this.#nextToken()
     this.#holders.set(key, { owner, expiresAt: ttl === null ? null : now + ttl, fencingToken })
     if (this.#holders.size > this.#sweptAt) this.#sweep(now)
     return { acquired: true, fencingToken }
@@ -81,7 +83,7 @@ export class MemoryStore implements LockStore, SemaphoreStore {
     if (!holder || holder.owner !== owner) throw new E_LOCK_NOT_OWNED()
     this.#holders.delete(key)
     this.#wakeOne(key, owner)
-    if (this.#isExpired(holder, Date.now())) throw new E_LOCK_NOT_OWNED()
+    if (this.#isExpired(holder, performance.now())) throw new E_LOCK_NOT_OWNED()
   }
 
   async forceDelete(key: string): Promise<void> {
@@ -102,7 +104,8 @@ export class MemoryStore implements LockStore, SemaphoreStore {
     if (!holder) return null
     return {
       owner: holder.owner,
-      expiresIn: holder.expiresAt === null ? null : Math.max(0, holder.expiresAt - Date.now()),
+      expiresIn:
+        holder.expiresAt === null ? null : Math.max(0, holder.expiresAt - performance.now()),
       fencingToken: holder.fencingToken,
     }
   }
@@ -110,7 +113,7 @@ export class MemoryStore implements LockStore, SemaphoreStore {
   async extend(key: string, owner: string, duration: number): Promise<void> {
     const holder = this.#current(key)
     if (!holder || holder.owner !== owner) throw new E_LOCK_NOT_OWNED()
-    holder.expiresAt = Date.now() + duration
+    holder.expiresAt = performance.now() + duration
   }
 
   hasWaiters(key: string): boolean {
@@ -144,7 +147,7 @@ export class MemoryStore implements LockStore, SemaphoreStore {
     signal: AbortSignal | undefined,
     claim: LockClaim | undefined
   ) {
-    const deadline = Date.now() + ms
+    const deadline = performance.now() + ms
     let unlock: MutexInterface.Releaser | undefined
     if (claim && line.head?.owner === claim.owner) {
       unlock = line.head.unlock
@@ -154,7 +157,7 @@ export class MemoryStore implements LockStore, SemaphoreStore {
        * A waiter back after a refused try goes ahead of those whose
        * acquire started after its own
        */
-      const turn = line.mutex.acquire(claim ? -claim.waitingSince : -Date.now())
+      const turn = line.mutex.acquire(-(claim?.waitingSince ?? arrivalAt()))
       try {
         unlock = await settleWithin(turn, ms, signal)
       } finally {
@@ -172,7 +175,7 @@ export class MemoryStore implements LockStore, SemaphoreStore {
        */
       if (this.#isFree(key)) return
       line.release ??= Promise.withResolvers<void>()
-      await settleWithin(line.release.promise, deadline - Date.now(), signal)
+      await settleWithin(line.release.promise, deadline - performance.now(), signal)
     } catch (error) {
       keepPlace = false
       throw error
@@ -214,13 +217,13 @@ export class MemoryStore implements LockStore, SemaphoreStore {
     limit: number,
     ttl: number | null
   ): Promise<AcquireResult> {
-    const now = Date.now()
+    const now = performance.now()
     const semaphore = this.#liveSemaphore(key, now)
     const expiresAt = ttl === null ? null : now + ttl
     if (!semaphore) {
       this.#semaphores.set(key, { limit, slots: new Map([[owner, expiresAt]]) })
       if (this.#semaphores.size > this.#sweptAt) this.#sweep(now)
-      return { acquired: true, fencingToken: ++this.#fencing }
+      return { acquired: true, fencingToken: this.#nextToken() }
     }
     semaphore.limit = limit
     if (semaphore.slots.size >= limit || semaphore.slots.has(owner)) {
@@ -231,11 +234,11 @@ export class MemoryStore implements LockStore, SemaphoreStore {
       return { acquired: false, retryAfter }
     }
     semaphore.slots.set(owner, expiresAt)
-    return { acquired: true, fencingToken: ++this.#fencing }
+    return { acquired: true, fencingToken: this.#nextToken() }
   }
 
   async deleteSlot(key: string, owner: string): Promise<void> {
-    const semaphore = this.#liveSemaphore(key, Date.now())
+    const semaphore = this.#liveSemaphore(key, performance.now())
     if (!semaphore?.slots.delete(owner)) throw new E_LOCK_NOT_OWNED()
     if (semaphore.slots.size === 0) this.#semaphores.delete(key)
     this.#wakeOne(key, owner)
@@ -247,13 +250,13 @@ export class MemoryStore implements LockStore, SemaphoreStore {
   }
 
   async extendSlot(key: string, owner: string, duration: number): Promise<void> {
-    const semaphore = this.#liveSemaphore(key, Date.now())
+    const semaphore = this.#liveSemaphore(key, performance.now())
     if (!semaphore?.slots.has(owner)) throw new E_LOCK_NOT_OWNED()
-    semaphore.slots.set(owner, Date.now() + duration)
+    semaphore.slots.set(owner, performance.now() + duration)
   }
 
   async slotOwners(key: string): Promise<string[]> {
-    return [...(this.#liveSemaphore(key, Date.now())?.slots.keys() ?? [])]
+    return [...(this.#liveSemaphore(key, performance.now())?.slots.keys() ?? [])]
   }
 
   /**
@@ -272,7 +275,7 @@ export class MemoryStore implements LockStore, SemaphoreStore {
    * Whether a new owner could take the key now, as a lock or a semaphore
    */
   #isFree(key: string): boolean {
-    const semaphore = this.#liveSemaphore(key, Date.now())
+    const semaphore = this.#liveSemaphore(key, performance.now())
     return (
       this.#current(key) === undefined && (!semaphore || semaphore.slots.size < semaphore.limit)
     )
@@ -291,7 +294,7 @@ export class MemoryStore implements LockStore, SemaphoreStore {
 
   #current(key: string): Holder | undefined {
     const holder = this.#holders.get(key)
-    return holder && !this.#isExpired(holder, Date.now()) ? holder : undefined
+    return holder && !this.#isExpired(holder, performance.now()) ? holder : undefined
   }
 
   #isExpired(holder: Holder, now: number): boolean {
@@ -314,6 +317,11 @@ export class MemoryStore implements LockStore, SemaphoreStore {
     if (!line?.release) return
     line.release.resolve()
     line.release = null
+  }
+
+  #nextToken(): number {
+    this.#fencing = Math.max(this.#fencing + 1, Date.now() * 1000)
+    return this.#fencing
   }
 
   #sweep(now: number) {

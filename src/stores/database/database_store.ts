@@ -10,7 +10,7 @@ import type {
 } from '../../types.ts'
 import { sleep } from '../../wait.ts'
 import { releaseUnknown } from '../release_unknown.ts'
-import { Waiters } from '../waiters.ts'
+import { Waiters } from '../../waiting/main.ts'
 import {
   dialectOf,
   SUPPORTED_DIALECTS,

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex'
 import debug from '../../debug.ts'
 import type { Handoff } from '../../types.ts'
-import { Waiters, type WaiterClaim } from '../waiters.ts'
+import { Waiters, type WaiterClaim } from '../../waiting/main.ts'
 import { releasedKey } from './keys.ts'
 
 /**

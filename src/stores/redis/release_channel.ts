@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis'
 import debug from '../../debug.ts'
 import type { Handoff } from '../../types.ts'
-import { Waiters, type WaiterClaim } from '../waiters.ts'
+import { Waiters, type WaiterClaim } from '../../waiting/main.ts'
 
 type Connection = Redis | Cluster
 

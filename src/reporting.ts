@@ -1,0 +1,126 @@
+import {
+  acquireStarted,
+  type AcquireTelemetry,
+  type HoldTelemetry,
+  type TelemetryLock,
+} from './telemetry/spans.ts'
+import type { LockEvents, ResolvedLockOptions } from './types.ts'
+
+type FailureReason = LockEvents['lock:failed']['reason']
+
+type ReportedLock = TelemetryLock & { getOwner(): string }
+
+/**
+ * The one place that says what happened to a lock: events on the emitter,
+ * debug or warning logs, and OpenTelemetry spans and metrics. Each method
+ * is one moment of a lock's life.
+ */
+export class LockReporter {
+  #lock: ReportedLock
+  #options: ResolvedLockOptions
+  #acquiring?: AcquireTelemetry
+  #hold?: HoldTelemetry
+
+  constructor(lock: ReportedLock, options: ResolvedLockOptions) {
+    this.#lock = lock
+    this.#options = options
+  }
+
+  /**
+   * An acquire begins; returns when (monotonic clock), for `waited`
+   */
+  acquireStarted(): number {
+    if (this.#options.telemetry) {
+      this.#acquiring = acquireStarted(this.#lock, this.#options.storeName)
+    }
+    return performance.now()
+  }
+
+  acquired(startedAt: number, attempts: number, fencingToken: number | null) {
+    this.#hold = this.#acquiring?.acquired(fencingToken, attempts)
+    this.#acquiring = undefined
+    if (!this.#reports('lock:acquired')) return
+    this.#emit('lock:acquired', {
+      ...this.#base(),
+      waited: Math.round(performance.now() - startedAt),
+      attempts,
+      fencingToken,
+    })
+  }
+
+  failed(startedAt: number, attempts: number, reason: FailureReason, error?: unknown) {
+    this.#acquiring?.ended(reason, attempts, error)
+    this.#acquiring = undefined
+    if (!this.#reports('lock:failed')) return
+    this.#emit('lock:failed', {
+      ...this.#base(),
+      waited: Math.round(performance.now() - startedAt),
+      attempts,
+      reason,
+    })
+  }
+
+  released() {
+    this.#hold?.released()
+    if (this.#reports('lock:released')) this.#emit('lock:released', this.#base())
+  }
+
+  /**
+   * A release or force release the store refused or failed: the hold ends
+   */
+  releaseRefused(error: unknown) {
+    this.#hold?.released(error)
+  }
+
+  extended(ttl: number) {
+    this.#hold?.extended(ttl)
+    if (this.#reports('lock:extended')) this.#emit('lock:extended', { ...this.#base(), ttl })
+  }
+
+  lost(reason: string) {
+    this.#hold?.lost(reason)
+    this.#options.logger?.warn({ ...this.#base(), reason }, 'adonis-lock: lock lost')
+    if (this.#reports('lock:lost')) this.#emit('lock:lost', { ...this.#base(), reason })
+  }
+
+  /**
+   * The release after `run()` failed for another reason than ownership
+   */
+  releaseFailed(error: unknown) {
+    this.#options.logger?.warn(
+      { key: this.#lock.key, store: this.#options.storeName, err: error },
+      'adonis-lock: releasing the lock failed; it will expire after its ttl'
+    )
+  }
+
+  /**
+   * A try given up on took the lock, and releasing it failed
+   */
+  lateReleaseFailed(error: unknown) {
+    this.#options.logger?.warn(
+      { ...this.#base(), err: error },
+      'adonis-lock: could not release a lock taken after its acquire gave up; it will expire after its ttl'
+    )
+  }
+
+  #base() {
+    return { key: this.#lock.key, store: this.#options.storeName, owner: this.#lock.getOwner() }
+  }
+
+  /**
+   * Whether the event has listeners or debug logs are on: payloads are
+   * built only then
+   */
+  #reports(event: keyof LockEvents): boolean {
+    return (
+      (this.#options.listened?.(event) ?? false) ||
+      (this.#options.logger?.isLevelEnabled?.('debug') ?? false)
+    )
+  }
+
+  #emit<K extends keyof LockEvents>(event: K, data: LockEvents[K]) {
+    const { emitter, logger, listened } = this.#options
+    if (logger?.isLevelEnabled?.('debug')) logger.debug(data, event)
+    if (listened?.(event)) emitter!.emit(event, data)
+  }
+}

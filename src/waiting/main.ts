@@ -1,0 +1,18 @@
+/**
+ * The waiting line of this process: who waits for which key, in which
+ * order, who is woken and who is handed the lock. Words used here:
+ *
+ * - line: the waiters of this process for one key, in the order their
+ *   acquires started (their arrival), back in place after a refused try;
+ * - wake: end a waiter's sleep so it tries again now;
+ * - hand-over: a release made here moves the lock straight to the first
+ *   waiter in one store call (its claim: owner and ttl), nobody polls;
+ * - turn: the hand-overs in a row within this process; when it is over the
+ *   lock is released to every process and the waiters here pause, so a
+ *   waiter of another process gets it.
+ *
+ * Stores keep only what is theirs (a release message, a LISTEN) and call
+ * `Waiters`: wait, has, trying, handOver, wakeFirst, wakeAll, extended.
+ */
+export { Waiters, type WaiterClaim } from './waiters.ts'
+export { arrivalAt, nextWait, othersWaiting, waitForRelease } from './wait_for_release.ts'
