@@ -174,6 +174,28 @@ test.group('Commands | lock:status', (group) => {
     assert.notInclude(text, 'memory of each process')
   })
 
+  test('a store with owner() but no inspect() tells the owner', async ({ assert, cleanup }) => {
+    class OwnerStore extends BareStore {
+      #memory = new MemoryStore()
+      save: LockStore['save'] = (...args) => this.#memory.save(...args)
+      delete: LockStore['delete'] = (...args) => this.#memory.delete(...args)
+      forceDelete: LockStore['forceDelete'] = (...args) => this.#memory.forceDelete(...args)
+      exists: LockStore['exists'] = (...args) => this.#memory.exists(...args)
+      extend: LockStore['extend'] = (...args) => this.#memory.extend(...args)
+      owner = (key: string) => this.#memory.owner(key)
+    }
+    const { ace, locks } = await setupConsoleApp(cleanup, {
+      stores: { owned: { driver: { factory: () => new OwnerStore() } } },
+    })
+    const lock = locks.use('owned').createLock('report', '10s')
+    await lock.acquire()
+
+    const json = jsonOutput(await ace.exec('lock:status', ['report', '--store=owned', '--json']))
+    assert.deepEqual({ held: json.held, owner: json.owner }, { held: true, owner: lock.getOwner() })
+    const text = output(await ace.exec('lock:status', ['report', '--store=owned']))
+    assert.include(text, `owner:          ${lock.getOwner()}`)
+  })
+
   test('an unknown store or a bad key fails with a message', async ({ assert, cleanup }) => {
     const { ace } = await setupConsoleApp(cleanup)
     const unknown = await ace.exec('lock:status', ['a', '--store=nope'])
@@ -253,6 +275,23 @@ test.group('Commands | lock:release', (group) => {
     assert.isFalse(await lock.isLocked())
   })
 
+  test('a failing store: --force exits with a storage error', async ({ assert, cleanup }) => {
+    class BrokenStore extends BareStore {
+      forceDelete = async () => {
+        throw new Error('connection reset')
+      }
+    }
+    const { ace, locks } = await setupConsoleApp(cleanup, {
+      stores: { broken: { driver: { factory: () => new BrokenStore() } } },
+    })
+    await locks.use('broken').createLock('invoice.4').acquire()
+    const command = await ace.exec('lock:release', ['invoice.4', '--store=broken', '--force'])
+    command.assertFailed()
+    assert.equal(command.exitCode, 1)
+    assert.include(output(command), 'connection reset')
+    assert.isTrue(await locks.use('broken').createLock('invoice.4').isLocked())
+  })
+
   test('a free key: nothing to release', async ({ assert, cleanup }) => {
     const { ace } = await setupConsoleApp(cleanup)
     const command = await ace.exec('lock:release', ['nobody'])
@@ -282,6 +321,21 @@ test.group('Commands | lock:prune', (group) => {
     const unknown = await ace.exec('lock:prune', ['--store=nope'])
     unknown.assertFailed()
     assert.include(output(unknown), 'Unknown lock store "nope"')
+  })
+
+  test('a failing store exits with a storage error', async ({ assert, cleanup }) => {
+    class BrokenStore extends BareStore {
+      prune = async (): Promise<number> => {
+        throw new Error('disk full')
+      }
+    }
+    const { ace } = await setupConsoleApp(cleanup, {
+      stores: { broken: { driver: { factory: () => new BrokenStore() } } },
+    })
+    const command = await ace.exec('lock:prune', ['--store=broken'])
+    command.assertFailed()
+    assert.equal(command.exitCode, 1)
+    assert.include(output(command), 'The lock store failed: prune the "broken" store: disk full')
   })
 })
 
@@ -364,8 +418,19 @@ test.group('Commands | redis store', (group) => {
     })
 
     const json = jsonOutput(await ace.exec('lock:status', [key, '--json']))
-    assert.containSubset(json, { store: 'redis', held: true, owner: lock.getOwner() })
-    if (json.expiresIn !== null) assert.isAtMost(json.expiresIn, 20_000)
+    assert.containSubset(json, {
+      store: 'redis',
+      held: true,
+      owner: lock.getOwner(),
+      fencingToken: lock.fencingToken,
+    })
+    assert.isNumber(lock.fencingToken)
+    assert.isAbove(json.expiresIn, 0)
+    assert.isAtMost(json.expiresIn, 20_000)
+    assert.include(
+      output(await ace.exec('lock:status', [key])),
+      `fencing token:  ${lock.fencingToken}`
+    )
 
     const release = await ace.exec('lock:release', [key, '--force'])
     release.assertSucceeded()

@@ -1,4 +1,6 @@
-import { readdir } from 'node:fs/promises'
+import { chmod, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { delimiter, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ListLoader } from '@adonisjs/core/ace'
 import Configure from '@adonisjs/core/commands/configure'
@@ -457,6 +459,75 @@ test.group('Configure', (group) => {
       logs,
       'Then run: node ace configure @adonisjs/lucid --db=<sqlite|postgres|mysql>'
     )
+  })
+
+  /**
+   * A package manager on the PATH that records what it is asked and
+   * exits with `exitCode`, so that installing reaches no registry
+   */
+  async function fakePackageManager(
+    cleanup: (callback: () => Promise<void>) => void,
+    exitCode = 0
+  ) {
+    const dir = await mkdtemp(join(tmpdir(), 'adonis-lock-npm-'))
+    const log = join(dir, 'calls.log')
+    for (const name of ['npm', 'pnpm', 'yarn', 'bun']) {
+      const bin = join(dir, name)
+      await writeFile(bin, `#!/bin/sh\necho "${name} $*" >> "${log}"\nexit ${exitCode}\n`)
+      await chmod(bin, 0o755)
+    }
+    const path = process.env.PATH
+    process.env.PATH = `${dir}${delimiter}${path}`
+    cleanup(async () => {
+      process.env.PATH = path
+      await rm(dir, { recursive: true, force: true })
+    })
+    return {
+      async calls() {
+        const calls = await readFile(log, 'utf8').catch(() => '')
+        return calls.trim()
+      },
+    }
+  }
+
+  test('a missing @adonisjs/redis: --install installs it, then configures it', async ({
+    assert,
+    fs,
+    cleanup,
+  }) => {
+    const { ace } = await createApp(fs)
+    await fs.createJson('package.json', { name: 'app', type: 'module', dependencies: {} })
+    await fs.create(
+      'adonisrc.ts',
+      `import { defineConfig } from '@adonisjs/core/app'\n\nexport default defineConfig({})\n`
+    )
+    const packageManager = await fakePackageManager(cleanup)
+
+    const command = await runIn(ace, ['--store=redis', '--install'])
+    command.assertSucceeded()
+    assert.match(await packageManager.calls(), /^npm (install|i) .*@adonisjs\/redis/)
+    assert.notInclude(await packageManager.calls(), '-D')
+    await assert.fileExists('config/redis.ts')
+    await assert.fileContains('adonisrc.ts', `() => import('@adonisjs/redis/redis_provider')`)
+  })
+
+  test('a missing package whose install fails: the hook exits 1', async ({
+    assert,
+    fs,
+    cleanup,
+  }) => {
+    const { ace } = await createApp(fs)
+    await fs.createJson('package.json', { name: 'app', type: 'module', dependencies: {} })
+    await fs.create(
+      'adonisrc.ts',
+      `import { defineConfig } from '@adonisjs/core/app'\n\nexport default defineConfig({})\n`
+    )
+    const packageManager = await fakePackageManager(cleanup, 1)
+
+    const command = await runIn(ace, ['--store=redis', '--install'])
+    command.assertFailed()
+    assert.include(await packageManager.calls(), '@adonisjs/redis')
+    await assert.fileContains('config/lock.ts', 'stores.redis()')
   })
 
   test('an installed but unconfigured @adonisjs/redis: --install configures it', async ({

@@ -1,10 +1,14 @@
 import { test } from '@japa/runner'
 import { registerStoreSuite } from './store_suite.ts'
 import { LockFactory } from '../src/lock_factory.ts'
-import { MemoryStore } from '../src/stores/memory.ts'
+import { MemoryStore } from '../src/stores/main.ts'
 import { sleep } from '../src/wait.ts'
 
-registerStoreSuite('Memory store', { createStore: () => new MemoryStore() })
+registerStoreSuite('Memory store', {
+  createStore: () => new MemoryStore(),
+  processLocal: true,
+  processClock: true,
+})
 
 test.group('Memory store | fencing tokens', () => {
   test('tokens start at the time in µs, so a restarted process never repeats one', async ({

@@ -45,6 +45,8 @@ class MapStore implements LockStore {
 
 registerStoreSuite('Custom store', {
   createStore: () => new MapStore(),
+  processLocal: true,
+  processClock: true,
   fencing: false,
   wakesOnRelease: false,
   semaphores: false,

@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises'
+import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { test } from '@japa/runner'
 import knex from 'knex'
@@ -7,6 +7,7 @@ import { writeFixtureApp } from './fixture_app.ts'
 import {
   ace,
   burst,
+  ENV,
   expectSuccess,
   installPackage,
   packPackage,
@@ -235,5 +236,33 @@ test.group('E2E | node ace add adonis-lock in a real app', (group) => {
       }
     )
     assert.equal(lint.code, 0, lint.output)
+  })
+
+  test('node ace add forwards --store and --install to the configure hook', async ({ assert }) => {
+    await prepare()
+    /**
+     * The package is in node_modules already: a package manager that
+     * records its call stands in for the registry
+     */
+    const bin = join(STAGE, 'fake-package-manager')
+    const calls = join(bin, 'calls.log')
+    await mkdir(bin, { recursive: true })
+    for (const name of ['npm', 'pnpm', 'yarn', 'bun']) {
+      await writeFile(join(bin, name), `#!/bin/sh\necho "${name} $*" >> "${calls}"\nexit 0\n`)
+      await chmod(join(bin, name), 0o755)
+    }
+    const added = await expectSuccess(
+      ace(APP, ['add', 'adonis-lock', '--store=redis', '--store=memory', '--install'], {
+        PATH: `${bin}:${ENV.PATH}`,
+      }),
+      'add'
+    )
+    assert.match(await readFile(calls, 'utf8'), /install.* adonis-lock/)
+    assert.notInclude(added.output, 'No --store flag')
+    assert.notInclude(added.output, 'Unknown flag')
+    const config = await readFile(join(APP, 'config/lock.ts'), 'utf8')
+    assert.include(config, 'stores.redis(')
+    assert.include(config, 'stores.memory(')
+    assert.include(await readFile(join(APP, '.env'), 'utf8'), 'LOCK_STORE=redis')
   })
 })

@@ -220,9 +220,9 @@ const EDGE_STORES: EdgeStore[] = [
       }
     },
   },
-  ...(['postgres', 'mysql'] as const).map((dialect): EdgeStore => ({
-    label: dialect === 'postgres' ? 'PostgreSQL' : 'MariaDB',
-    available: dialect === 'postgres' ? services.postgres : services.mariadb,
+  ...(['postgres', 'mysql', 'sqlite'] as const).map((dialect): EdgeStore => ({
+    label: { postgres: 'PostgreSQL', mysql: 'MariaDB', sqlite: 'SQLite' }[dialect],
+    available: { postgres: services.postgres, mysql: services.mariadb, sqlite: true }[dialect],
     async open() {
       const database = await openTestDatabase(dialect)
       const store = new DatabaseStore({
