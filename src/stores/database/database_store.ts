@@ -117,19 +117,25 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
     if (this.#closed) return sleep(ms, signal).then(() => undefined)
     const waiterClaim = claim && { ...claim, store: this }
     if (this.#dialect.name !== 'postgres') {
-      this.#localWaiters ??= new Waiters({ othersPoll: true })
-      return this.#localWaiters.wait(this.#key(key), ms, signal, waiterClaim)
+      return this.#waiters.wait(this.#key(key), ms, signal, waiterClaim)
     }
     this.#listener ??= new ReleaseListener(this.#knex, this.#channel)
     return this.#listener.wait(this.#key(key), ms, signal, waiterClaim)
   }
 
   hasWaiters(key: string): boolean {
-    return this.#waiters?.has(this.#key(key)) ?? false
+    return !this.#closed && this.#waiters.has(this.#key(key))
   }
 
-  get #waiters(): Waiters | undefined {
-    return this.#listener?.waiters ?? this.#localWaiters
+  /**
+   * Made before the first wait (the LISTEN connection opens only then), so
+   * that the first tries of this process already stand in line
+   */
+  get #waiters(): Waiters {
+    if (this.#dialect.name !== 'postgres') {
+      return (this.#localWaiters ??= new Waiters({ othersPoll: true }))
+    }
+    return (this.#listener ??= new ReleaseListener(this.#knex, this.#channel)).waiters
   }
 
   /**
@@ -139,7 +145,7 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
   save(key: string, owner: string, ttl: number | null): Promise<AcquireResult> {
     const stored = this.#key(key)
     const attempt = this.#save(key, stored, owner, ttl)
-    return this.#waiters?.trying(stored, owner, attempt) ?? attempt
+    return this.#closed ? attempt : this.#waiters.trying(stored, owner, attempt)
   }
 
   /**
