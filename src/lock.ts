@@ -313,7 +313,7 @@ export class Lock {
    */
   getRemainingTime(): number | null {
     if (this.#expirationTime === null) return null
-    return Math.max(0, this.#expirationTime - performance.now())
+    return Math.max(0, Math.ceil(this.#expirationTime - performance.now()))
   }
 
   /**

@@ -69,7 +69,7 @@ export class MemoryStore implements LockStore, SemaphoreStore {
     if (holder && (holder.expiresAt === null || holder.expiresAt > now)) {
       return {
         acquired: false,
-        retryAfter: holder.expiresAt === null ? null : holder.expiresAt - now,
+        retryAfter: holder.expiresAt === null ? null : Math.ceil(holder.expiresAt - now),
       }
     }
     const fencingToken = this.#nextToken()
@@ -105,7 +105,9 @@ export class MemoryStore implements LockStore, SemaphoreStore {
     return {
       owner: holder.owner,
       expiresIn:
-        holder.expiresAt === null ? null : Math.max(0, holder.expiresAt - performance.now()),
+        holder.expiresAt === null
+          ? null
+          : Math.max(0, Math.ceil(holder.expiresAt - performance.now())),
       fencingToken: holder.fencingToken,
     }
   }
@@ -229,7 +231,8 @@ export class MemoryStore implements LockStore, SemaphoreStore {
     if (semaphore.slots.size >= limit || semaphore.slots.has(owner)) {
       let retryAfter: number | null = null
       for (const slotExpiry of semaphore.slots.values()) {
-        if (slotExpiry !== null) retryAfter = Math.min(retryAfter ?? Infinity, slotExpiry - now)
+        if (slotExpiry !== null)
+          retryAfter = Math.min(retryAfter ?? Infinity, Math.ceil(slotExpiry - now))
       }
       return { acquired: false, retryAfter }
     }
