@@ -119,4 +119,26 @@ export const oursMemoryEvents: Contender = {
     }),
 }
 
-export const memoryContenders = [rawMap, oursMemory, oursMemoryEvents, verrouMemory, asyncMutex]
+/**
+ * Ours with `telemetry: false`: the cost of the OpenTelemetry hooks when no
+ * SDK is registered, next to `ours-memory` in the same run
+ */
+export const oursMemoryNoTelemetry: Contender = {
+  id: 'ours-memory-no-telemetry',
+  label: 'adonis-lock (memory, telemetry: false)',
+  backend: 'memory',
+  role: 'ours',
+  modes: ['fast'],
+  notes: 'as `ours-memory`, with `telemetry: false`',
+  open: async (_targets, mode: RetryMode) =>
+    oursSession(new MemoryStore(), mode, async () => {}, { telemetry: false }),
+}
+
+export const memoryContenders = [
+  rawMap,
+  oursMemory,
+  oursMemoryEvents,
+  oursMemoryNoTelemetry,
+  verrouMemory,
+  asyncMutex,
+]

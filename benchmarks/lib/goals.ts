@@ -164,6 +164,9 @@ export function goals(report: Report): Goal[] {
     ...uncontended.map(([scenario, result]) =>
       throughputGoal(result, scenario, 'ours-memory', 'async-mutex', 1)
     ),
+    ...uncontended.map(([scenario, result]) =>
+      throughputGoal(result, scenario, 'ours-memory', 'ours-memory-no-telemetry', 0.98)
+    ),
     ...(['redis', 'postgres', 'mysql', 'sqlite', 'memory'] as const).flatMap((backend) =>
       contendedGoals(report.contended, backend)
     ),
