@@ -17,7 +17,8 @@ import type { LockStore, SerializedLock } from '../src/types.ts'
 import { settleWithin, sleep } from '../src/wait.ts'
 import { pollUntil } from './helpers/poll.ts'
 import { APP_ROOT, setupLockApp } from './helpers/app.ts'
-import { SERVICES } from './helpers/services.ts'
+import { SERVICES, uniqueKey } from './helpers/services.ts'
+import { runStandalone } from './helpers/exits.ts'
 import {
   DIALECT_LABELS,
   TEST_DIALECTS,
@@ -601,6 +602,70 @@ for (const dialect of TEST_DIALECTS) {
       assert.deepEqual(await keysOf(database), ['fresh'])
     })
 
+    test('100,000 distinct keys leave the table (near) empty after their ttl', async ({
+      assert,
+    }) => {
+      const writer = database.client.getWriteClient()
+      /**
+       * Rows as 100,000 acquires of distinct keys leave them, a ttl of 50 ms
+       * ago (in bulk: one acquire each would take minutes)
+       */
+      const { rows: clock } = await (async () => {
+        const store = storeOn({ pruneInterval: false })
+        await store.save('clock', 'a', 1)
+        return { rows: await rowsOf(database) }
+      })()
+      const expired = Number(clock[0].expiration) - PRUNE_GRACE - 50
+      const batch = dialect === 'sqlite' ? 5000 : 10_000
+      for (let start = 0; start < 100_000; start += batch) {
+        const rows = Array.from({ length: batch }, (_, index) => ({
+          key: `distinct.${start + index}`,
+          owner: 'gone',
+          expiration: expired,
+          fencing: 1,
+        }))
+        await writer.batchInsert(database.tableName, rows, dialect === 'sqlite' ? 100 : batch)
+      }
+
+      const store = storeOn({ pruneInterval: 100 })
+      const emptied = await pollUntil(
+        async () => {
+          await store.save('busy', 'b', 10)
+          const [{ count }] = await writer(database.tableName).count({ count: '*' })
+          return Number(count) <= 10
+        },
+        60_000,
+        200
+      )
+      const [{ count }] = await writer(database.tableName).count({ count: '*' })
+      assert.isTrue(emptied, `${count} rows left`)
+    }).timeout(120_000)
+
+    if (dialect !== 'sqlite') {
+      test('prune never waits for a row another transaction holds', async ({ assert }) => {
+        const store = storeOn({ pruneInterval: false })
+        for (let index = 0; index < 50; index++) await store.save(`gone.${index}`, 'a', 1)
+        await store.save('held', 'b', 60_000)
+        await sleep(PRUNE_GRACE + 200)
+        const writer = database.client.getWriteClient()
+        /**
+         * An extend of the held lock, not yet committed, locks its row
+         */
+        const extending = await writer.transaction()
+        try {
+          await extending(database.tableName)
+            .where('key', 'held')
+            .update({ expiration: writer.raw('expiration + 1') })
+          const pruning = store.prune()
+          pruning.catch(() => {})
+          assert.equal(await settleWithin(pruning, 10_000), 50, 'prune waited for the held row')
+        } finally {
+          await extending.rollback()
+        }
+        assert.deepEqual(await keysOf(database), ['held'])
+      }).timeout(60_000)
+    }
+
     test("a semaphore's rows are apart from every lock, whatever its key", async ({ assert }) => {
       const store = storeOn()
       assert.deepInclude(await store.saveSlot('pool', 'a', 2, 10_000), { acquired: true })
@@ -787,6 +852,15 @@ for (const dialect of TEST_DIALECTS) {
         cleanup(() => connection.destroy())
         return connection
       }
+
+      test('a script that waited on a lock exits once it destroyed its own knex', async ({
+        assert,
+      }) => {
+        const run = await runStandalone(['postgres', uniqueKey('exits'), database.tableName])
+        assert.isTrue(run.done, run.output)
+        assert.isTrue(run.exited, 'the script was still running 10 s after closing its connection')
+        assert.equal(run.code, 0, run.output)
+      }).timeout(90_000)
 
       test('statements are prepared once per connection, unless preparedStatements is false', async ({
         assert,

@@ -13,6 +13,7 @@ import { WAITED_MARK } from '../src/stores/redis/scripts/main.ts'
 import type { SerializedLock } from '../src/types.ts'
 import { settleWithin, sleep } from '../src/wait.ts'
 import { setupLockApp } from './helpers/app.ts'
+import { runStandalone } from './helpers/exits.ts'
 import { redisSuiteStores } from './helpers/redis_stores.ts'
 import { RedisServer, redisBinariesAvailable, sparePort } from './helpers/redis_servers.ts'
 import { SERVICES, serviceAvailable, uniqueKey } from './helpers/services.ts'
@@ -139,6 +140,15 @@ test.group('Redis store | scripts', () => {
 
 test.group('Redis store | keys and fencing', (group) => {
   group.tap((t) => t.skip(!available, 'Redis is not reachable on 127.0.0.1:6379'))
+
+  test('a script that waited on a lock exits once it closed its own connection', async ({
+    assert,
+  }) => {
+    const run = await runStandalone(['redis', uniqueKey('exits')])
+    assert.isTrue(run.done, run.output)
+    assert.isTrue(run.exited, 'the script was still running 10 s after closing its connection')
+    assert.equal(run.code, 0, run.output)
+  }).timeout(90_000)
 
   test('a lock lives under its hash-tagged key, next to its fencing counter', async ({
     assert,

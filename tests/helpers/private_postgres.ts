@@ -231,19 +231,29 @@ export class PostgresServer {
 
   /**
    * Freezes the server (SIGSTOP of the postmaster, then of every backend):
-   * connections stay open and queries get no answer, like a network stall
+   * connections stay open and queries get no answer, like a network stall.
+   * Returns once every process is seen stopped: on a loaded machine a
+   * signal lands late, and a backend the postmaster was forking when it
+   * got its SIGSTOP appears only then.
    */
   pause(): void {
     const pid = this.#child?.pid
     if (!pid || this.#paused.length) return
     process.kill(pid, 'SIGSTOP')
     this.#paused = [pid]
-    for (const backend of this.#backends(pid)) {
-      try {
-        process.kill(backend, 'SIGSTOP')
-        this.#paused.push(backend)
-      } catch {}
+    untilStopped(pid)
+    for (let found = true; found;) {
+      found = false
+      for (const backend of this.#backends(pid)) {
+        if (this.#paused.includes(backend)) continue
+        try {
+          process.kill(backend, 'SIGSTOP')
+          this.#paused.push(backend)
+          found = true
+        } catch {}
+      }
     }
+    for (const backend of this.#paused) untilStopped(backend)
   }
 
   /**
@@ -305,5 +315,24 @@ export class PostgresServer {
    */
   get output(): string {
     return this.#output
+  }
+}
+
+/**
+ * Blocks until the process shows as stopped in /proc (or is gone), for 5 s
+ * at most: a SIGSTOP takes effect only when the process is next scheduled
+ */
+export function untilStopped(pid: number) {
+  const pause = new Int32Array(new SharedArrayBuffer(4))
+  for (let tries = 0; tries < 5000; tries++) {
+    let state: string
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
+    } catch {
+      return
+    }
+    if (state === 'T' || state === 't' || state === 'Z') return
+    Atomics.wait(pause, 0, 0, 1)
   }
 }

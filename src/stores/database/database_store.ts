@@ -25,7 +25,7 @@ import {
   resolveKnex,
   type DatabaseStoreOptions,
 } from './options.ts'
-import { Pruner } from './pruner.ts'
+import { PRUNE_BATCH, Pruner } from './pruner.ts'
 import { queryRunner } from './query.ts'
 import { ReleaseListener } from './release_listener.ts'
 import { SemaphoreSlots, type Query } from './semaphore_slots.ts'
@@ -65,6 +65,7 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
    */
   #localWaiters: Waiters | undefined
   #pruner: Pruner
+  #pruneRows: string | undefined
   #closed = false
 
   constructor(options: DatabaseStoreOptions) {
@@ -365,7 +366,21 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
   }
 
   async #pruneBatch(grace: number, limit: number): Promise<number> {
-    const result = await this.#query('prune', this.#sql.prune, { grace, limit })
-    return this.#dialect.changes(result)
+    if (this.#sql.prune) {
+      return this.#dialect.changes(await this.#query('prune', this.#sql.prune, { grace, limit }))
+    }
+    const expired = this.#dialect.rows(
+      await this.#query('prune', this.#sql.expired!, { grace, limit })
+    )
+    if (expired.length === 0) return 0
+    this.#pruneRows ??= this.#dialect.pruneRows!(
+      this.#table,
+      Array.from({ length: PRUNE_BATCH }, (_, index) => `:row${index}`)
+    )
+    const bindings: Record<string, unknown> = { grace }
+    for (let index = 0; index < PRUNE_BATCH; index++) {
+      bindings[`row${index}`] = (expired[index]?.key as string | undefined) ?? null
+    }
+    return this.#dialect.changes(await this.#query('prune', this.#pruneRows, bindings))
   }
 }

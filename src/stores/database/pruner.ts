@@ -7,8 +7,13 @@ import debug from '../../debug.ts'
  */
 export const PRUNE_GRACE = 1000
 
-const OPPORTUNISTIC_PRUNE_LIMIT = 100
-const PRUNE_BATCH = 1000
+export const PRUNE_BATCH = 1000
+
+/**
+ * A background prune deletes batches until no expired row is left, or for
+ * this long at most
+ */
+const BACKGROUND_PRUNE_BUDGET = 1000
 
 /**
  * Deletes up to `limit` rows expired more than `grace` ms ago; returns how
@@ -17,8 +22,8 @@ const PRUNE_BATCH = 1000
 export type PruneBatch = (grace: number, limit: number) => Promise<number>
 
 /**
- * Deletes expired rows: all of them on prune(), a small batch now and then
- * in the background of successful acquires
+ * Deletes expired rows: all of them on prune(), and now and then, bounded
+ * in time, in the background of successful acquires
  */
 export class Pruner {
   #batch: PruneBatch
@@ -34,27 +39,31 @@ export class Pruner {
     this.#nextAt = interval === false ? Infinity : Date.now() + interval
   }
 
-  async prune(): Promise<number> {
-    let total = 0
-    while (true) {
-      const deleted = await this.#batch(PRUNE_GRACE, PRUNE_BATCH)
-      total += deleted
-      if (deleted < PRUNE_BATCH) return total
-    }
+  prune(): Promise<number> {
+    return this.#batches(Infinity)
   }
 
   /**
-   * A bounded prune in the background, at most once per interval
+   * A prune bounded in time, in the background, at most once per interval
    */
   now() {
     if (this.#running || Date.now() < this.#nextAt) return
     this.#nextAt = Date.now() + (this.#interval as number)
-    this.#running = this.#batch(PRUNE_GRACE, OPPORTUNISTIC_PRUNE_LIMIT)
+    this.#running = this.#batches(performance.now() + BACKGROUND_PRUNE_BUDGET)
       .then(
         (deleted) => debug('pruned %d expired locks from "%s"', deleted, this.#tableName),
         (error) => debug('pruning "%s" failed: %s', this.#tableName, error)
       )
       .finally(() => (this.#running = undefined))
+  }
+
+  async #batches(until: number): Promise<number> {
+    let total = 0
+    while (true) {
+      const deleted = await this.#batch(PRUNE_GRACE, PRUNE_BATCH)
+      total += deleted
+      if (deleted < PRUNE_BATCH || performance.now() >= until) return total
+    }
   }
 
   /**

@@ -1,3 +1,4 @@
+import { Socket } from 'node:net'
 import type { Knex } from 'knex'
 import debug from '../../debug.ts'
 import type { Handoff } from '../../types.ts'
@@ -14,7 +15,7 @@ interface PgConnection {
   end(): Promise<void>
 }
 
-type PgSettings = { connectionTimeoutMillis?: number } & Record<string, unknown>
+type PgSettings = { connectionTimeoutMillis?: number; stream?: unknown } & Record<string, unknown>
 
 /**
  * The part of the `pg` module the listener uses
@@ -36,6 +37,16 @@ const RECONNECT_DELAY = 1000
 const CONNECT_TIMEOUT = 10_000
 
 /**
+ * The LISTEN connection never keeps the process alive on its own: a waiter
+ * has its own timer, and once nobody waits the process may exit
+ */
+function unrefSocket(): Socket {
+  const socket = new Socket()
+  socket.unref()
+  return socket
+}
+
+/**
  * The pg settings of the knex config (a connection string, an object, or a
  * function giving either), with a connect timeout. Copied with their
  * hidden properties, where a password may be kept.
@@ -49,14 +60,12 @@ async function listenerSettings(knex: Knex): Promise<PgSettings> {
       : CONNECT_TIMEOUT
   let settings: unknown = config.connection
   if (typeof settings === 'function') settings = await settings()
-  if (typeof settings === 'string') {
-    return { connectionString: settings, connectionTimeoutMillis: timeout }
-  }
-  const copy: PgSettings = Object.defineProperties(
-    {},
-    Object.getOwnPropertyDescriptors(settings ?? {})
-  )
+  const copy: PgSettings =
+    typeof settings === 'string'
+      ? { connectionString: settings }
+      : Object.defineProperties({}, Object.getOwnPropertyDescriptors(settings ?? {}))
   copy.connectionTimeoutMillis ??= timeout
+  copy.stream ??= unrefSocket()
   return copy
 }
 

@@ -75,7 +75,10 @@ export class ReleaseChannel {
      * harmless
      */
     this.#connection.on('ready', this.#subscribe)
-    if (owned) this.#connection.on('error', this.#reportError)
+    if (owned) {
+      this.#connection.on('error', this.#reportError)
+      source.once('end', this.#sourceEnded)
+    }
     if (this.#connection.status === 'ready') this.#subscribe()
     else if (this.#connection.status === 'wait') this.#connection.connect().catch(noop)
   }
@@ -112,6 +115,7 @@ export class ReleaseChannel {
     this.#connection.off('ready', this.#subscribe)
     this.waiters.wakeAll()
     if (this.#owned) {
+      this.#source.off('end', this.#sourceEnded)
       this.#connection.disconnect()
     } else {
       /**
@@ -126,6 +130,17 @@ export class ReleaseChannel {
     this.#connection.subscribe(this.#name).catch((error: unknown) => {
       debug('subscribing to %s failed: %O', this.#name, error)
     })
+  }
+
+  /**
+   * The app closed the connection the subscriber was duplicated from: the
+   * subscriber goes too, so that it never keeps the process alive alone.
+   * Waiters still waiting poll.
+   */
+  #sourceEnded = () => {
+    joined.get(this.#source)?.delete(this.#id)
+    this.#connection.disconnect()
+    this.waiters.wakeAll()
   }
 
   #reportError = (error: unknown) => {

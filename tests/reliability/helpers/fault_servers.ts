@@ -7,7 +7,7 @@ import { promisify } from 'node:util'
 import type { TestContext } from '@japa/runner/core'
 import type { RedisOptions } from 'ioredis'
 import { lucidDatabase, runLocksMigration } from '../../helpers/databases.ts'
-import { PostgresServer } from '../../helpers/private_postgres.ts'
+import { PostgresServer, untilStopped } from '../../helpers/private_postgres.ts'
 import { RedisServer } from '../../helpers/redis_servers.ts'
 import { LockFactory } from '../../../src/lock_factory.ts'
 import { openBackend, type BackendSpec } from './backends.ts'
@@ -97,6 +97,7 @@ export async function startRedisServer(options: { persistent: boolean }): Promis
     pause() {
       process.kill(pid, 'SIGSTOP')
       paused = true
+      untilStopped(pid)
       count('stalls')
     },
     resume,

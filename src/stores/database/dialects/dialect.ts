@@ -33,9 +33,15 @@ export interface DialectStatements {
    */
   inspect: string
   /**
-   * Deletes up to `:limit` rows expired more than `:grace` ms ago
+   * Deletes up to `:limit` rows expired more than `:grace` ms ago, without
+   * waiting for a row another transaction holds
    */
-  prune: string
+  prune?: string
+  /**
+   * Where `prune` would lock the rows it scans (MySQL): the keys of up to
+   * `:limit` such rows, read without locking, for `pruneRows` to delete
+   */
+  expired?: string
 }
 
 /**
@@ -80,6 +86,11 @@ export interface Dialect {
    * `slots`: the bindings of the slot keys, `:slot0`, `:slot1`, ...
    */
   semaphore(table: string, slots: string[]): SemaphoreStatements
+  /**
+   * With `expired`: deletes the rows `rows` (bindings `:row0`, ...; null
+   * stands for none) that are still expired more than `:grace` ms ago
+   */
+  pruneRows?(table: string, rows: string[]): string
   /**
    * Rows of a raw result
    */

@@ -60,10 +60,20 @@ WHERE \`key\` = :key AND \`owner\` = :owner AND ${held}`,
       inspect: `SELECT \`owner\`, \`expiration\` - ${now} AS \`expires_in\`, \`fencing\` FROM ${table}
 WHERE \`key\` = :key AND \`owner\` IS NOT NULL AND ${held}`,
       /**
-       * A locking read: a row taken over meanwhile no longer matches
+       * A plain read: a DELETE ... LIMIT would lock every row it scans,
+       * held ones included (REPEATABLE READ)
        */
-      prune: `DELETE FROM ${table} WHERE \`expiration\` <= ${now} - :grace LIMIT :limit`,
+      expired: `SELECT \`key\` FROM ${table} WHERE \`expiration\` <= ${now} - :grace LIMIT :limit`,
     }
+  },
+  /**
+   * Through the primary key (forced: on a small table the optimizer would
+   * scan it all), so only these rows are locked; a row taken over since it
+   * was read no longer matches
+   */
+  pruneRows(table, rows) {
+    return `DELETE ${table} FROM ${table} FORCE INDEX (PRIMARY) WHERE \`key\` IN (${rows.join(', ')})
+  AND \`expiration\` <= ${MYSQL_NOW} - :grace`
   },
   semaphore(table, slots) {
     const list = slots.join(', ')
