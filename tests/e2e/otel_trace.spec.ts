@@ -102,7 +102,12 @@ test.group('OpenTelemetry | app with @adonisjs/otel', () => {
     const released = childOf(first, 'lock.hold')
     const waited = childOf(second, 'lock.acquire')
     assert.isAtMost(waited.start, released.end)
-    assert.isAtLeast(waited.end, released.end)
+    /**
+     * On the memory store the waiter is woken inside the release's store
+     * call: its acquire may end a fraction of a ms before the release
+     * returns and ends the hold span
+     */
+    assert.isAtLeast(waited.end, released.end - 1)
     const waitedMs = (waited.attributes['lock.wait.duration'] as number) * 1000
     assert.isAtLeast(waitedMs, 290)
     assert.isAtLeast(waitedMs, released.end - waited.start - 1)
