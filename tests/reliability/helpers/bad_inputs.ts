@@ -122,6 +122,7 @@ const limits: Array<[string, unknown]> = [
   ['undefined', undefined],
   ['10n', 10n],
   ['2 ** 53', 2 ** 53],
+  ['1001 (above the bound)', 1001],
 ]
 
 const serializedLocks: Array<[string, (valid: SerializedLock) => unknown]> = [
