@@ -6,7 +6,7 @@ import {
   E_LOCK_STORAGE_ERROR,
 } from './errors.ts'
 import { checkAcquireOptions, resolveRetry } from './options.ts'
-import { LockReporter } from './reporting.ts'
+import { LockReporter, type AcquireReport } from './reporting.ts'
 import { saveWithin } from './wait.ts'
 import { arrivalAt, nextWait, othersWaiting, waitForRelease } from './waiting/main.ts'
 import { Watchdog } from './watchdog.ts'
@@ -130,11 +130,12 @@ export class Lock {
         ? resolveRetry(options.retry, this.#options.retry)
         : this.#options.retry
     const signal = options.signal ?? undefined
-    const startedAt = this.#reporter.acquireStarted()
+    const report = this.#reporter.acquireStarted()
+    const startedAt = report.startedAt
     const maxAttempts = retry.attempts === null ? Infinity : Math.max(1, retry.attempts)
     const deadline = retry.timeout === null ? Infinity : startedAt + retry.timeout
     const owner = this.#nextOwner()
-    const wait = { owner, startedAt, attempts: 0, arrival: arrivalAt(startedAt), signal }
+    const wait = { owner, report, startedAt, attempts: 0, arrival: arrivalAt(startedAt), signal }
 
     if (maxAttempts > 1 && othersWaiting(this.#store, this.#storeKey)) {
       const ms = Math.max(1, Math.min(retry.delay, deadline - startedAt))
@@ -168,7 +169,7 @@ export class Lock {
       const now = performance.now()
       if (wait.attempts >= maxAttempts || now >= deadline) {
         const reason = wait.attempts >= maxAttempts ? 'attempts' : 'timeout'
-        this.#reporter.failed(startedAt, wait.attempts, reason)
+        this.#reporter.failed(report, wait.attempts, reason)
         return false
       }
       if (await this.#waitForRelease(nextWait(retry.delay, result, deadline - now), wait)) {
@@ -328,7 +329,7 @@ export class Lock {
 
   #reportFailed(wait: AcquireWait, error: unknown) {
     const reason = wait.signal?.aborted ? 'aborted' : 'error'
-    this.#reporter.failed(wait.startedAt, wait.attempts, reason, error)
+    this.#reporter.failed(wait.report, wait.attempts, reason, error)
   }
 
   /**
@@ -349,11 +350,14 @@ export class Lock {
   }
 
   /**
-   * The owner of a new acquire. Until it succeeds, a lock still held keeps
-   * its owner, for a release meanwhile.
+   * The owner of a new acquire: a fresh one after the first, unless this
+   * object still holds the lock (a second acquire must not take a second
+   * semaphore slot). Until it succeeds, a lock still held keeps its owner,
+   * for a release meanwhile.
    */
   #nextOwner(): string {
-    const owner = this.#ownerUsed ? crypto.randomUUID() : this.#owner
+    const reuse = !this.#ownerUsed || (this.#acquired && !this.isExpired())
+    const owner = reuse ? this.#owner : crypto.randomUUID()
     this.#ownerUsed = true
     if (!this.#acquired) this.#owner = owner
     return owner
@@ -414,7 +418,7 @@ export class Lock {
      */
     this.#expirationTime = this.#ttl === null ? null : attemptedAt + this.#ttl
     this.#fencingToken = result.fencingToken ?? null
-    this.#reporter.acquired(wait.startedAt, wait.attempts, this.#fencingToken)
+    this.#reporter.acquired(wait.report, wait.attempts, this.#fencingToken)
   }
 
   async #runHeld<T>(callback: (context: LockRunContext) => T | Promise<T>): Promise<[true, T]> {
@@ -431,7 +435,7 @@ export class Lock {
       return [true, result]
     } finally {
       this.#watchdog?.stop()
-      if (!signal.aborted) await this.#releaseAfterRun()
+      if (!signal.aborted) await this.#releaseAfterRun(owner)
       else this.#releaseLost(owner)
     }
   }
@@ -448,7 +452,12 @@ export class Lock {
    * A failed release must not throw away the callback's result (or
    * replace its error): it is reported instead
    */
-  async #releaseAfterRun(): Promise<void> {
+  async #releaseAfterRun(owner: string): Promise<void> {
+    /**
+     * The run overran its ttl and a newer acquisition of this object holds
+     * the lock now: free only what this run may still hold
+     */
+    if (owner !== this.#owner) return this.#releaseLost(owner)
     try {
       await this.release()
     } catch (error) {
@@ -475,6 +484,7 @@ interface AcquireWait {
    * The owner this acquire takes the lock as
    */
   owner: string
+  report: AcquireReport
   startedAt: number
   attempts: number
   /**

@@ -11,6 +11,14 @@ type FailureReason = LockEvents['lock:failed']['reason']
 type ReportedLock = TelemetryLock & { getOwner(): string }
 
 /**
+ * One acquire: when it started and its telemetry, if any
+ */
+export interface AcquireReport {
+  startedAt: number
+  telemetry?: AcquireTelemetry
+}
+
+/**
  * The one place that says what happened to a lock: events on the emitter,
  * debug or warning logs, and OpenTelemetry spans and metrics. Each method
  * is one moment of a lock's life.
@@ -18,7 +26,6 @@ type ReportedLock = TelemetryLock & { getOwner(): string }
 export class LockReporter {
   #lock: ReportedLock
   #options: ResolvedLockOptions
-  #acquiring?: AcquireTelemetry
   #hold?: HoldTelemetry
 
   constructor(lock: ReportedLock, options: ResolvedLockOptions) {
@@ -27,34 +34,37 @@ export class LockReporter {
   }
 
   /**
-   * An acquire begins; returns when (monotonic clock), for `waited`
+   * An acquire begins: when (monotonic clock, for `waited`) and its span,
+   * kept by the acquire itself since acquires of one object may overlap
    */
-  acquireStarted(): number {
-    if (this.#options.telemetry) {
-      this.#acquiring = acquireStarted(this.#lock, this.#options.storeName)
-    }
-    return performance.now()
+  acquireStarted(): AcquireReport {
+    const telemetry = this.#options.telemetry
+      ? acquireStarted(this.#lock, this.#options.storeName)
+      : undefined
+    return { startedAt: performance.now(), telemetry }
   }
 
-  acquired(startedAt: number, attempts: number, fencingToken: number | null) {
-    this.#hold = this.#acquiring?.acquired(fencingToken, attempts)
-    this.#acquiring = undefined
+  acquired(report: AcquireReport, attempts: number, fencingToken: number | null) {
+    /**
+     * A hold not released by now ran out of its ttl
+     */
+    this.#hold?.lost('a newer acquisition of this lock took its place')
+    this.#hold = report.telemetry?.acquired(fencingToken, attempts)
     if (!this.#reports('lock:acquired')) return
     this.#emit('lock:acquired', {
       ...this.#base(),
-      waited: Math.round(performance.now() - startedAt),
+      waited: Math.round(performance.now() - report.startedAt),
       attempts,
       fencingToken,
     })
   }
 
-  failed(startedAt: number, attempts: number, reason: FailureReason, error?: unknown) {
-    this.#acquiring?.ended(reason, attempts, error)
-    this.#acquiring = undefined
+  failed(report: AcquireReport, attempts: number, reason: FailureReason, error?: unknown) {
+    report.telemetry?.ended(reason, attempts, error)
     if (!this.#reports('lock:failed')) return
     this.#emit('lock:failed', {
       ...this.#base(),
-      waited: Math.round(performance.now() - startedAt),
+      waited: Math.round(performance.now() - report.startedAt),
       attempts,
       reason,
     })
@@ -62,6 +72,7 @@ export class LockReporter {
 
   released() {
     this.#hold?.released()
+    this.#hold = undefined
     if (this.#reports('lock:released')) this.#emit('lock:released', this.#base())
   }
 
@@ -70,6 +81,7 @@ export class LockReporter {
    */
   releaseRefused(error: unknown) {
     this.#hold?.released(error)
+    this.#hold = undefined
   }
 
   extended(ttl: number) {
@@ -79,6 +91,7 @@ export class LockReporter {
 
   lost(reason: string) {
     this.#hold?.lost(reason)
+    this.#hold = undefined
     this.#options.logger?.warn({ ...this.#base(), reason }, 'adonis-lock: lock lost')
     if (this.#reports('lock:lost')) this.#emit('lock:lost', { ...this.#base(), reason })
   }

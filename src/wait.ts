@@ -84,7 +84,7 @@ export async function saveWithin(
       if (late === true || (typeof late === 'object' && late.acquired)) releaseLate()
     }, noop)
   }
-  const bound = Math.max(deadline - Date.now(), STORE_ANSWER_GRACE)
+  const bound = Math.max(deadline - performance.now(), STORE_ANSWER_GRACE)
   const answer = await settleWithin(
     pending.then((value) => ({ value })),
     bound,

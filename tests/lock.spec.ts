@@ -541,3 +541,59 @@ test.group('Lock | run and the watchdog', () => {
     assert.lengthOf(logger.warnings, 1)
   })
 })
+
+/**
+ * A memory store whose tries answer late, as a slow server would
+ */
+class SlowSaveStore extends MemoryStore {
+  async save(key: string, owner: string, ttl: number | null) {
+    await sleep(1500)
+    return super.save(key, owner, ttl)
+  }
+}
+
+test.group('Lock | one object, several acquisitions', () => {
+  test('a store answering within the timeout, later than a second, is waited for', async ({
+    assert,
+  }) => {
+    const lock = new LockFactory(new SlowSaveStore()).createLock('slow', '10s')
+    assert.isTrue(await lock.acquire({ retry: { timeout: '5s' } }))
+    await lock.release()
+  }).timeout(20_000)
+
+  test('a semaphore held by this object does not take a second slot on a second acquire', async ({
+    assert,
+  }) => {
+    const store = new MemoryStore()
+    const semaphore = new LockFactory(store).createSemaphore('pool', 2, null)
+    assert.isTrue(await semaphore.acquireImmediately())
+    assert.isFalse(await semaphore.acquireImmediately())
+    assert.lengthOf(await store.slotOwners(semaphore.storeKey), 1)
+    await semaphore.release()
+    assert.lengthOf(await store.slotOwners(semaphore.storeKey), 0)
+  })
+
+  test('a run that overran its ttl does not free the newer run of the same object', async ({
+    assert,
+  }) => {
+    const locks = new LockFactory(new MemoryStore(), { retry: { delay: 10 } })
+    const shared = locks.createLock('overrun', 200)
+    const { promise: secondHolds, resolve: entered } = Promise.withResolvers<void>()
+    const { promise: firstDone, resolve: finishFirst } = Promise.withResolvers<void>()
+    const first = shared.run(() => sleep(400).then(() => finishFirst()))
+    await sleep(250)
+    const second = shared.run(async () => {
+      entered()
+      await firstDone
+      await sleep(20)
+      /**
+       * The first run's release has run by now: the lock is still this run's
+       */
+      return locks.createLock('overrun', '10s').acquireImmediately()
+    })
+    await secondHolds
+    await first
+    const [, otherGotIt] = await second
+    assert.isFalse(otherGotIt)
+  })
+})

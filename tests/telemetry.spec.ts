@@ -28,6 +28,7 @@ import { RedisStore } from '../src/stores/main.ts'
 import { keyPrefix, MAX_METRIC_PREFIXES, OTHER_PREFIX } from '../src/telemetry/metrics.ts'
 import { acquireStarted, markRequestRefused } from '../src/telemetry/spans.ts'
 import type { AcquireResult, LockStore } from '../src/types.ts'
+import { sleep } from '../src/wait.ts'
 import { SERVICES, serviceAvailable, uniqueKey } from './helpers/services.ts'
 
 const redisAvailable = await serviceAvailable('redis')
@@ -218,6 +219,20 @@ for (const backend of backends) {
           t.assert.notInclude(String(value), id)
         }
       }
+    })
+
+    test('overlapping runs of one Lock object end every span they start', async (t) => {
+      const { sdk, locks } = await setup(t)
+      const lock = locks.createLock(uniqueKey('order.overlap'), '10s')
+      const results = await Promise.all(
+        [1, 2, 3].map(() => lock.run(() => sleep(20), { retry: { timeout: '10s' } }))
+      )
+      t.assert.deepEqual(
+        results.map(([ran]) => ran),
+        [true, true, true]
+      )
+      t.assert.lengthOf(sdk.spans('lock.acquire'), 3)
+      t.assert.lengthOf(sdk.spans('lock.hold'), 3)
     })
 
     test('refused, timed out and aborted acquires', async (t) => {
