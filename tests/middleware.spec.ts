@@ -737,9 +737,10 @@ test.group('Lock middleware (redis server dies mid-request)', (group) => {
     }
   })
 
-  test('the response of a request already running survives, the next one gets 503', async ({
-    assert,
-  }) => {
+  /**
+   * A redis-server of the test's own, to kill or freeze
+   */
+  async function startPrivateRedis(): Promise<number> {
     const port = await closedPort()
     redisServer = spawn(
       'redis-server',
@@ -747,6 +748,13 @@ test.group('Lock middleware (redis server dies mid-request)', (group) => {
       { stdio: 'ignore' }
     )
     await until(() => canConnect(port), 'the private redis-server')
+    return port
+  }
+
+  test('the response of a request already running survives, the next one gets 503', async ({
+    assert,
+  }) => {
+    const port = await startPrivateRedis()
     connection = new Redis({
       host: '127.0.0.1',
       port,
@@ -766,7 +774,7 @@ test.group('Lock middleware (redis server dies mid-request)', (group) => {
     await until(() => app!.gates.stats(gate).entered === 1, 'the request in the handler')
 
     const exited = new Promise((resolve) => redisServer!.once('exit', resolve))
-    redisServer.kill()
+    redisServer!.kill()
     await exited
 
     // Its work is done: a failed release must not turn it into an error
@@ -782,13 +790,7 @@ test.group('Lock middleware (redis server dies mid-request)', (group) => {
   test('a frozen store: a running request still answers, a new one gets 503, both in bounded time', async ({
     assert,
   }) => {
-    const port = await closedPort()
-    redisServer = spawn(
-      'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-      { stdio: 'ignore' }
-    )
-    await until(() => canConnect(port), 'the private redis-server')
+    const port = await startPrivateRedis()
     // Commands wait for an answer as long as it takes: only the middleware bounds them
     connection = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: null })
     connection.on('error', () => {})
@@ -803,7 +805,7 @@ test.group('Lock middleware (redis server dies mid-request)', (group) => {
     const running = call(app.url, '/bounded', { body: { a: 1 }, gate, user: '1' })
     await until(() => app!.gates.stats(gate).entered === 1, 'the request in the handler')
 
-    redisServer.kill('SIGSTOP')
+    redisServer!.kill('SIGSTOP')
     // Its release gets no answer: the response goes out after the timeout
     app.gates.open(gate)
     assert.equal(await statusOf(running), 200)
@@ -819,13 +821,7 @@ test.group('Lock middleware (redis server dies mid-request)', (group) => {
   test('a frozen replay cache: the response of the route still goes out, a new request gets 503', async ({
     assert,
   }) => {
-    const port = await closedPort()
-    redisServer = spawn(
-      'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-      { stdio: 'ignore' }
-    )
-    await until(() => canConnect(port), 'the private redis-server')
+    const port = await startPrivateRedis()
     app = await startApp(
       { default: 'memory', stores: { memory: stores.memory() } },
       await cacheExtras('redis', uniqueKey('mw-cache'), port)
@@ -836,7 +832,7 @@ test.group('Lock middleware (redis server dies mid-request)', (group) => {
     const running = call(app.url, '/charges/bounded', { body: { a: 1 }, headers, gate, user: '1' })
     await until(() => app!.gates.stats(gate).entered === 1, 'the request in the handler')
 
-    redisServer.kill('SIGSTOP')
+    redisServer!.kill('SIGSTOP')
     // Storing its response gets no answer: it goes out after the timeout
     app.gates.open(gate)
     assert.equal(await statusOf(running), 201)
