@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { test } from '@japa/runner'
 import { MultipartFile } from '@adonisjs/core/bodyparser'
-import { Redis } from 'ioredis'
+import { Redis, type RedisOptions } from 'ioredis'
 import { stores } from '../index.ts'
 import { canonicalJson, sha256 } from '../src/middleware/fingerprint.ts'
 import LockMiddleware from '../src/middleware/lock_middleware.ts'
@@ -751,23 +751,25 @@ test.group('Lock middleware (redis server dies mid-request)', (group) => {
     return port
   }
 
+  /**
+   * The test app with the Redis store on a connection to that server
+   */
+  async function startAppOn(port: number, options: RedisOptions) {
+    const store = new Redis({ host: '127.0.0.1', port, ...options })
+    connection = store
+    store.on('error', () => {})
+    await new Promise((resolve) => store.once('ready', resolve))
+    return startApp({
+      default: 'redis',
+      stores: { redis: { driver: { factory: () => new RedisStore({ connection: store }) } } },
+    })
+  }
+
   test('the response of a request already running survives, the next one gets 503', async ({
     assert,
   }) => {
     const port = await startPrivateRedis()
-    connection = new Redis({
-      host: '127.0.0.1',
-      port,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-    })
-    connection.on('error', () => {})
-    await new Promise((resolve) => connection!.once('ready', resolve))
-    const store = connection
-    app = await startApp({
-      default: 'redis',
-      stores: { redis: { driver: { factory: () => new RedisStore({ connection: store }) } } },
-    })
+    app = await startAppOn(port, { enableOfflineQueue: false, maxRetriesPerRequest: 0 })
 
     const gate = uniqueKey('gate')
     const running = call(app.url, '/orders', { body: { a: 1 }, gate, user: '1' })
@@ -792,14 +794,7 @@ test.group('Lock middleware (redis server dies mid-request)', (group) => {
   }) => {
     const port = await startPrivateRedis()
     // Commands wait for an answer as long as it takes: only the middleware bounds them
-    connection = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: null })
-    connection.on('error', () => {})
-    await new Promise((resolve) => connection!.once('ready', resolve))
-    const store = connection
-    app = await startApp({
-      default: 'redis',
-      stores: { redis: { driver: { factory: () => new RedisStore({ connection: store }) } } },
-    })
+    app = await startAppOn(port, { maxRetriesPerRequest: null })
 
     const gate = uniqueKey('gate')
     const running = call(app.url, '/bounded', { body: { a: 1 }, gate, user: '1' })
