@@ -1,0 +1,144 @@
+import type { LockReporter } from './reporting.ts'
+import { Watchdog, type WatchedLock } from './watchdog.ts'
+
+/**
+ * A lock restored from `serialize()`: held already, by this owner
+ */
+export interface RestoredHold {
+  owner: string
+  expirationTime: number | null
+  fencingToken: number | null
+}
+
+/**
+ * What one Lock object knows of its own hold, without asking the store:
+ * the owner it holds the key as, when the hold runs out and its fencing
+ * token; with `autoExtend`, the watchdog that keeps it. Expiry counts on
+ * the monotonic clock, so a change of the system time cannot move it.
+ */
+export class LockHold {
+  owner: string
+  fencingToken: number | null
+  /**
+   * Taken and not released or lost since
+   */
+  acquired: boolean
+  /**
+   * `performance.now()` at which the hold runs out; null without expiry
+   */
+  expiresAt: number | null
+  /**
+   * Bumped when the lock is taken, released or lost: a store answer that
+   * comes after that no longer speaks for the hold
+   */
+  generation = 0
+  readonly #lock: WatchedLock
+  readonly #reporter: LockReporter
+  readonly #ttl: number | null
+  #watchdog?: Watchdog
+  /**
+   * An acquire used `owner` already: the next one draws a fresh owner, so
+   * a late cleanup of an earlier try cannot free the newer acquisition
+   */
+  #ownerUsed: boolean
+
+  constructor(
+    lock: WatchedLock,
+    reporter: LockReporter,
+    ttl: number | null,
+    restored?: RestoredHold
+  ) {
+    this.#lock = lock
+    this.#reporter = reporter
+    this.#ttl = ttl
+    this.owner = restored?.owner ?? crypto.randomUUID()
+    this.expiresAt = restored?.expirationTime
+      ? performance.now() + (restored.expirationTime - Date.now())
+      : null
+    this.fencingToken = restored?.fencingToken ?? null
+    this.acquired = restored !== undefined
+    this.#ownerUsed = restored !== undefined
+  }
+
+  /**
+   * The owner of a new acquire: a fresh one after the first, unless this
+   * object still holds the lock (a second acquire must not take a second
+   * semaphore slot). Until it succeeds, a lock still held keeps its owner,
+   * for a release meanwhile.
+   */
+  nextOwner(): string {
+    const reuse = !this.#ownerUsed || (this.acquired && !this.isExpired())
+    const owner = reuse ? this.owner : crypto.randomUUID()
+    this.#ownerUsed = true
+    if (!this.acquired) this.owner = owner
+    return owner
+  }
+
+  /**
+   * The store gave the lock to `owner`. Counting the expiry from before
+   * the store call (`attemptedAt`) keeps it on the safe side of the store's.
+   */
+  took(owner: string, fencingToken: number | null, attemptedAt: number) {
+    this.owner = owner
+    this.acquired = true
+    this.generation++
+    this.expiresAt = this.#ttl === null ? null : attemptedAt + this.#ttl
+    this.fencingToken = fencingToken
+  }
+
+  /**
+   * With `autoExtend`: aborted with E_LOCK_LOST once the watchdog finds
+   * the lock lost. Undefined otherwise.
+   */
+  get lostSignal(): AbortSignal | undefined {
+    return this.#watchdog?.signal
+  }
+
+  /**
+   * Starts the watchdog of a new acquisition when `autoExtend` asks for it
+   */
+  watch(autoExtend: boolean | undefined) {
+    this.#watchdog?.stop()
+    /**
+     * The signal of an earlier acquisition's watchdog, maybe aborted, does
+     * not speak for this one
+     */
+    this.#watchdog = undefined
+    if (autoExtend && this.#ttl !== null) {
+      this.#watchdog = new Watchdog(this.#lock, this.#ttl, (reason) => this.lost(reason))
+    }
+  }
+
+  stopWatchdog() {
+    this.#watchdog?.stop()
+  }
+
+  lost(reason: string) {
+    this.acquired = false
+    this.generation++
+    this.#reporter.lost(reason)
+  }
+
+  /**
+   * Whether the expiry time we know of has passed
+   */
+  isExpired(): boolean {
+    return this.expiresAt !== null && this.expiresAt <= performance.now()
+  }
+
+  /**
+   * Ms left before expiry, null without expiry
+   */
+  remainingTime(): number | null {
+    if (this.expiresAt === null) return null
+    return Math.max(0, Math.ceil(this.expiresAt - performance.now()))
+  }
+
+  /**
+   * The expiry on the wall clock (ms since the epoch), for `serialize()`
+   */
+  expirationTime(): number | null {
+    if (this.expiresAt === null) return null
+    return Math.round(Date.now() + this.expiresAt - performance.now())
+  }
+}
