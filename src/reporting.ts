@@ -38,10 +38,11 @@ export class LockReporter {
    * kept by the acquire itself since acquires of one object may overlap
    */
   acquireStarted(): AcquireReport {
+    const startedAt = performance.now()
     const telemetry = this.#options.telemetry
-      ? acquireStarted(this.#lock, this.#options.storeName)
+      ? acquireStarted(this.#lock, this.#options.storeName, startedAt)
       : undefined
-    return { startedAt: performance.now(), telemetry }
+    return { startedAt, telemetry }
   }
 
   acquired(report: AcquireReport, attempts: number, fencingToken: number | null) {

@@ -26,7 +26,7 @@ import { LockManager } from '../src/lock_manager.ts'
 import { MemoryStore } from '../src/stores/memory.ts'
 import { RedisStore } from '../src/stores/main.ts'
 import { keyPrefix, MAX_METRIC_PREFIXES, OTHER_PREFIX } from '../src/telemetry/metrics.ts'
-import { acquireStarted, markRequestRefused } from '../src/telemetry/spans.ts'
+import { acquireStarted, markRequestRefused, SDK_RECHECK_MS } from '../src/telemetry/spans.ts'
 import type { AcquireResult, LockStore } from '../src/types.ts'
 import { sleep } from '../src/wait.ts'
 import { SERVICES, serviceAvailable, uniqueKey } from './helpers/services.ts'
@@ -40,9 +40,10 @@ class TestMetricReader extends MetricReader {
 
 /**
  * Registers an SDK for the test, as an application (or @adonisjs/otel)
- * would, and removes it when the test ends
+ * would, and removes it when the test ends. Acquires see it once
+ * SDK_RECHECK_MS have passed since the last acquire that found none.
  */
-function registerSdk(t: TestContext) {
+async function registerSdk(t: TestContext) {
   const exporter = new InMemorySpanExporter()
   const tracerProvider = new BasicTracerProvider({
     spanProcessors: [new SimpleSpanProcessor(exporter)],
@@ -53,6 +54,8 @@ function registerSdk(t: TestContext) {
   context.setGlobalContextManager(contextManager)
   trace.setGlobalTracerProvider(tracerProvider)
   metrics.setGlobalMeterProvider(meterProvider)
+  const registeredAt = performance.now()
+  while (performance.now() - registeredAt <= SDK_RECHECK_MS) await sleep(1)
   t.cleanup(async () => {
     trace.disable()
     metrics.disable()
@@ -73,7 +76,7 @@ function registerSdk(t: TestContext) {
   }
 }
 
-type Sdk = ReturnType<typeof registerSdk>
+type Sdk = Awaited<ReturnType<typeof registerSdk>>
 
 /**
  * The data points of a metric as [attributes, value], value being the
@@ -167,7 +170,7 @@ for (const backend of backends) {
     })
 
     async function setup(t: TestContext, options: { telemetry?: boolean } = {}) {
-      const sdk = registerSdk(t)
+      const sdk = await registerSdk(t)
       const store = await backend.open(t)
       const locks = new LockFactory(store, {
         storeName: backend.name,
@@ -262,7 +265,7 @@ for (const backend of backends) {
     })
 
     test('a storage error is recorded on the span, with the store error', async (t) => {
-      const sdk = registerSdk(t)
+      const sdk = await registerSdk(t)
       const locks = new LockFactory(await backend.broken(t), { storeName: backend.name })
 
       await t.assert.rejects(() => locks.createLock('invoice:7').acquire(), E_LOCK_STORAGE_ERROR)
@@ -422,7 +425,7 @@ test.group('Telemetry', () => {
     expectAcquired(t, await early.acquire())
     await early.release()
 
-    const sdk = registerSdk(t)
+    const sdk = await registerSdk(t)
     const late = locks.createLock('late')
     expectAcquired(t, await late.acquire())
     await late.release()
@@ -441,7 +444,7 @@ test.group('Telemetry', () => {
   })
 
   test('telemetry: false in the manager config reaches its locks', async (t) => {
-    const sdk = registerSdk(t)
+    const sdk = await registerSdk(t)
     const locks = new LockManager({
       default: 'memory',
       telemetry: false,
@@ -465,7 +468,7 @@ test.group('Telemetry', () => {
     t.assert.equal(keyPrefix('user:42:avatar'), 'user')
     t.assert.equal(keyPrefix('nightly-report'), 'nightly-report')
 
-    const sdk = registerSdk(t)
+    const sdk = await registerSdk(t)
     const locks = new LockFactory(new MemoryStore(), { storeName: 'memory' })
     for (let i = 0; i < MAX_METRIC_PREFIXES + 10; i++) {
       const lock = locks.createLock(`tenant${i}:job`)
@@ -483,7 +486,7 @@ test.group('Telemetry', () => {
   })
 
   test('markRequestRefused marks the active span', async (t) => {
-    const sdk = registerSdk(t)
+    const sdk = await registerSdk(t)
     const tracer = trace.getTracer('test')
     tracer.startActiveSpan('POST /orders', (span) => {
       markRequestRefused(409, 'E_LOCK_TIMEOUT')
