@@ -6,6 +6,7 @@ import type { Assert } from '@japa/assert'
 import type { test } from '@japa/runner'
 import { E_LOCK_NOT_OWNED } from '../errors.ts'
 import type { Lock } from '../lock.ts'
+import type { LockFactory } from '../lock_factory.ts'
 import type { AcquireResult, LockEventEmitter, LockStore } from '../types.ts'
 import { settleWithin, sleep } from '../wait.ts'
 import type { StoreSuiteOptions } from './store_suite.ts'
@@ -171,6 +172,25 @@ export async function untilFree(assert: Assert, store: LockStore, key: string) {
     if (performance.now() > deadline) assert.fail(`"${key}" never expired`)
     await sleep(20)
   }
+}
+
+/**
+ * A waiter of `waiters` waits, in vain, for a key of its own that a lock
+ * of `holders` holds: from then on the store has what it wakes waiters
+ * with (a subscription, a listener), and a line of waiters in which tries
+ * in progress count. Resolves to the outcome of that wait.
+ */
+export async function waitOnce(
+  waiters: LockFactory,
+  holders: LockFactory = waiters
+): Promise<boolean> {
+  const holder = holders.createLock('first wait', '10s')
+  await holder.acquire()
+  const outcome = await waiters
+    .createLock('first wait')
+    .acquire({ retry: { delay: 100, timeout: 300 } })
+  await holder.release()
+  return outcome
 }
 
 /**

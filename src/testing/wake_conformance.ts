@@ -2,7 +2,14 @@ import { test } from '@japa/runner'
 import { LockFactory } from '../lock_factory.ts'
 import type { LockStore } from '../types.ts'
 import { settleWithin, sleep } from '../wait.ts'
-import { LONG_DELAY, PROMISE_BOUND, settlesInBound, storePerTest, watchCalls } from './helpers.ts'
+import {
+  LONG_DELAY,
+  PROMISE_BOUND,
+  settlesInBound,
+  storePerTest,
+  waitOnce,
+  watchCalls,
+} from './helpers.ts'
 import type { StoreSuiteOptions } from './store_suite.ts'
 
 /**
@@ -43,14 +50,7 @@ export function registerWakeConformance(
         holderIn === 'this instance' ? waiterStore : await current.other()
       const waiters = new LockFactory(waiterStore, { prefix: current.prefix })
       const holders = new LockFactory(holderStore, { prefix: current.prefix })
-      /**
-       * A first wait sets up what the store wakes waiters with (a
-       * subscription, a listener)
-       */
-      const first = holders.createLock('first wait', '10s')
-      await first.acquire()
-      await waiters.createLock('first wait').acquire({ retry: { delay: 100, timeout: 300 } })
-      await first.release()
+      await waitOnce(waiters, holders)
       return { waiters, holders, watch: watchCalls(waiterStore) }
     }
 
