@@ -1,7 +1,7 @@
 /**
  * The bad-input matrix: every way the public API and the config can be
  * misused, and the documented error each one must get. The spec runs it;
- * the README's "Reliability" section lists it.
+ * docs/bad_input.md lists it.
  */
 import type { Redis } from 'ioredis'
 import type { Knex } from 'knex'
@@ -40,11 +40,11 @@ export interface BadInputContext {
 
 export interface BadInput {
   /**
-   * What is called, as the README lists it
+   * What is called, as docs/bad_input.md lists it
    */
   api: string
   /**
-   * The bad input, as the README shows it
+   * The bad input, as docs/bad_input.md shows it
    */
   input: string
   error: ErrorClass

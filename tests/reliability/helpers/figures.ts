@@ -1,7 +1,7 @@
 /**
  * What the reliability suite did (processes, kills, restarts, cases),
  * added up across its files and written to tmp/reliability/figures.json
- * when the test process exits: the README quotes these figures.
+ * when the test process exits: docs/reliability.md quotes these figures.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
