@@ -331,7 +331,7 @@ export class Lock {
 
   #runEnd(): RunEnd {
     return {
-      stopWatchdog: () => this.#hold.stopWatchdog(),
+      watchdog: () => this.#hold.watchdog,
       releaseQuietly: (owner) => {
         this.#store.delete(this.#storeKey, owner).catch(() => {})
       },
