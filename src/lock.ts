@@ -215,7 +215,7 @@ export class Lock {
     if (duration === null) return this.#assertOwned()
     const startedAt = performance.now()
     const generation = this.#hold.generation
-    await this.#callStore('extend', () =>
+    await callStore(this, 'extend', () =>
       this.#store.extend(this.#storeKey, this.#hold.owner, duration)
     )
     if (generation !== this.#hold.generation) return
@@ -227,7 +227,7 @@ export class Lock {
    * Whether anyone holds the lock, asking the store
    */
   isLocked(): Promise<boolean> {
-    return this.#callStore('check', () => this.#store.exists(this.#storeKey))
+    return callStore(this, 'check', () => this.#store.exists(this.#storeKey))
   }
 
   /**
@@ -237,7 +237,7 @@ export class Lock {
   async isOwned(): Promise<boolean> {
     const store = this.#store
     if (!store.owner) return this.#hold.acquired && !this.isExpired()
-    return (await this.#callStore('check', () => store.owner!(this.#storeKey))) === this.#hold.owner
+    return (await callStore(this, 'check', () => store.owner!(this.#storeKey))) === this.#hold.owner
   }
 
   /**
@@ -280,17 +280,6 @@ export class Lock {
     return saveWithin(save, releaseLate, deadline, signal, `acquire "${this.key}"`)
   }
 
-  /**
-   * A store call whose failure is E_LOCK_STORAGE_ERROR naming the action
-   */
-  async #callStore<T>(action: string, call: () => Promise<T>): Promise<T> {
-    try {
-      return await call()
-    } catch (error) {
-      throw E_LOCK_STORAGE_ERROR.wrap(error, `${action} "${this.key}"`)
-    }
-  }
-
   async #assertOwned(): Promise<void> {
     if (!(await this.isOwned())) throw new E_LOCK_NOT_OWNED()
   }
@@ -331,13 +320,29 @@ export class Lock {
 
   #runEnd(): RunEnd {
     return {
-      stopWatchdog: () => this.#hold.stopWatchdog(),
+      watchdog: () => this.#hold.watchdog,
       releaseQuietly: (owner) => {
         this.#store.delete(this.#storeKey, owner).catch(() => {})
       },
       lost: (reason) => this.#hold.lost(reason),
       releaseFailed: (error) => this.#reporter.releaseFailed(error),
     }
+  }
+}
+
+/**
+ * A store call whose failure is E_LOCK_STORAGE_ERROR naming the action
+ * and the lock's key
+ */
+export async function callStore<T>(
+  lock: { readonly key: string },
+  action: string,
+  call: () => Promise<T>
+): Promise<T> {
+  try {
+    return await call()
+  } catch (error) {
+    throw E_LOCK_STORAGE_ERROR.wrap(error, `${action} "${lock.key}"`)
   }
 }
 

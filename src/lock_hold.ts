@@ -94,6 +94,10 @@ export class LockHold {
     return this.#watchdog?.signal
   }
 
+  get watchdog(): Watchdog | undefined {
+    return this.#watchdog
+  }
+
   /**
    * Starts the watchdog of a new acquisition when `autoExtend` asks for it
    */

@@ -1,6 +1,7 @@
 import { E_INVALID_LOCK_CONFIG, E_LOCK_LOST, E_LOCK_NOT_OWNED } from './errors.ts'
 import { checkAcquireOptions } from './options.ts'
 import type { LockAcquireOptions, LockRunContext, LockRunOptions } from './types.ts'
+import type { Watchdog } from './watchdog.ts'
 
 type Callback<T> = (context: LockRunContext) => T | Promise<T>
 
@@ -10,7 +11,6 @@ type Callback<T> = (context: LockRunContext) => T | Promise<T>
 export interface RunLock {
   readonly key: string
   readonly fencingToken: number | null
-  readonly lostSignal: AbortSignal | undefined
   getOwner(): string
   isExpired(): boolean
   acquire(options?: LockAcquireOptions): Promise<boolean>
@@ -18,10 +18,13 @@ export interface RunLock {
 }
 
 /**
- * What the end of a run does to its lock beyond the public API
+ * What a run needs of its lock beyond the public API
  */
 export interface RunEnd {
-  stopWatchdog(): void
+  /**
+   * The watchdog of the lock's current acquisition, if `autoExtend` started one
+   */
+  watchdog(): Watchdog | undefined
   /**
    * Frees `owner` in the store if it still holds the key there; an error
    * is ignored (the lock expires after its ttl)
@@ -64,7 +67,12 @@ export async function runImmediately<T>(
  * Runs the callback under the lock just acquired, then releases it
  */
 async function runHeld<T>(lock: RunLock, end: RunEnd, callback: Callback<T>): Promise<[true, T]> {
-  const signal = lock.lostSignal ?? new AbortController().signal
+  /**
+   * This run's own watchdog: an acquire of the same object while the
+   * callback runs starts another one, which the end of this run must not stop
+   */
+  const watchdog = end.watchdog()
+  const signal = watchdog?.signal ?? new AbortController().signal
   const owner = lock.getOwner()
   const throwIfLost = () => {
     if (lock.isExpired() && !signal.aborted) {
@@ -76,7 +84,7 @@ async function runHeld<T>(lock: RunLock, end: RunEnd, callback: Callback<T>): Pr
     const result = await callback({ signal, fencingToken: lock.fencingToken, throwIfLost })
     return [true, result]
   } finally {
-    end.stopWatchdog()
+    watchdog?.stop()
     if (signal.aborted) {
       /**
        * The watchdog gave the lock up, but the store may hold it still (an

@@ -1,10 +1,6 @@
-import {
-  E_INVALID_SEMAPHORE_LIMIT,
-  E_LOCK_STORAGE_ERROR,
-  E_SEMAPHORE_NOT_SUPPORTED,
-} from './errors.ts'
+import { E_INVALID_SEMAPHORE_LIMIT, E_SEMAPHORE_NOT_SUPPORTED } from './errors.ts'
 import { describe } from './describe.ts'
-import { Lock } from './lock.ts'
+import { callStore, Lock } from './lock.ts'
 import type {
   AcquireResult,
   LockStore,
@@ -128,12 +124,8 @@ export class Semaphore extends Lock {
     return owners.length >= this.limit
   }
 
-  async #owners(): Promise<string[]> {
-    try {
-      return await this.#slots.slotOwners(this.storeKey)
-    } catch (error) {
-      throw E_LOCK_STORAGE_ERROR.wrap(error, `check "${this.key}"`)
-    }
+  #owners(): Promise<string[]> {
+    return callStore(this, 'check', () => this.#slots.slotOwners(this.storeKey))
   }
 
   serialize(): SerializedLock {

@@ -106,6 +106,37 @@ for (const kind of REAL_STORES) {
       await other.release()
     })
 
+    test('a run that overran its ttl leaves the watchdog of a newer acquisition running', async ({
+      assert,
+    }) => {
+      const { store, prefix } = current!
+      const locks = new LockFactory(store, { prefix })
+      const lock = locks.createLock('rewatched', 500)
+      const [ran] = await lock.run(async () => {
+        await sleep(600)
+        assert.isTrue(lock.isExpired())
+        /**
+         * The same object taken again (with a fresh owner) and kept by its
+         * watchdog, while this run has not ended yet
+         */
+        assert.isTrue(await lock.acquire({ autoExtend: true, retry: { timeout: '5s' } }))
+      })
+      assert.isTrue(ran)
+      const lostSignal = lock.lostSignal!
+      /**
+       * Five ttls: the store has dropped the lock unless it was extended
+       */
+      await sleep(2500)
+      assert.isTrue(await lock.isOwned())
+      assert.isFalse(lostSignal.aborted)
+      const other = locks.createLock('rewatched', '10s')
+      assert.isFalse(await other.acquireImmediately())
+      await other.forceRelease()
+      assert.isTrue(await other.acquireImmediately())
+      assert.isTrue(await until(async () => lostSignal.aborted, 5000))
+      await other.release()
+    })
+
     for (const waiterIs of ['the same', 'another'] as const) {
       test(`a release settles before the waiter it frees resumes (${waiterIs} Lock object)`, async ({
         assert,
