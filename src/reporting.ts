@@ -52,23 +52,13 @@ export class LockReporter {
     this.#hold?.lost('a newer acquisition of this lock took its place')
     this.#hold = report.telemetry?.acquired(fencingToken, attempts)
     if (!this.#reports('lock:acquired')) return
-    this.#emit('lock:acquired', {
-      ...this.#base(),
-      waited: Math.round(performance.now() - report.startedAt),
-      attempts,
-      fencingToken,
-    })
+    this.#emit('lock:acquired', { ...this.#acquireEnd(report, attempts), fencingToken })
   }
 
   failed(report: AcquireReport, attempts: number, reason: FailureReason, error?: unknown) {
     report.telemetry?.ended(reason, attempts, error)
     if (!this.#reports('lock:failed')) return
-    this.#emit('lock:failed', {
-      ...this.#base(),
-      waited: Math.round(performance.now() - report.startedAt),
-      attempts,
-      reason,
-    })
+    this.#emit('lock:failed', { ...this.#acquireEnd(report, attempts), reason })
   }
 
   released() {
@@ -115,6 +105,13 @@ export class LockReporter {
       { ...this.#base(), err: error },
       'adonis-lock: could not release a lock taken after its acquire gave up; it will expire after its ttl'
     )
+  }
+
+  /**
+   * What both ends of an acquire report: the lock, its wait and tries
+   */
+  #acquireEnd(report: AcquireReport, attempts: number) {
+    return { ...this.#base(), waited: Math.round(performance.now() - report.startedAt), attempts }
   }
 
   #base() {
