@@ -7,10 +7,19 @@
  *   npm run bench -- --quick           under 2 minutes, prints only
  *   npm run bench -- --only=redis,async-mutex --scenarios=sequential
  *   npm run bench -- --out=tmp/bench.md    the results and their charts in tmp/
+ *   npm run bench -- --compare=c0e3275 --out=tmp/bench.md
+ *                                      adds a twin of each adonis-lock row running
+ *                                      the package's code of that commit
  *
  * `--only` takes contender ids or backends (redis, memory, postgres, mysql,
  * sqlite); the baselines of the chosen backends always run, the ratios
  * need them.
+ *
+ * `--compare=<rev>` extracts the tree of <rev> under tmp/bench-compare/ and
+ * runs its own `ours` contenders (those with a current id) as
+ * `<id>@<hash>`, right after the current ones in every round and against
+ * the same baselines; the report adds a "Compared with" table. The goals
+ * stay about the current code.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import os from 'node:os'
@@ -19,6 +28,7 @@ import { CONTENDERS, baselineOf, referenceOf } from './contenders/main.ts'
 import type { Contender, LockSession } from './contenders/contender.ts'
 import { createTables } from './contenders/database.ts'
 import { writeCharts } from './lib/charts.ts'
+import { extractRev, twinsAt, withTwins } from './lib/compare.ts'
 import { environment } from './lib/environment.ts'
 import { extractAnalysis, goals, renderReport, type Report } from './lib/report.ts'
 import { startServices, type Services } from './lib/services.ts'
@@ -36,6 +46,7 @@ const { values: args } = parseArgs({
     scenarios: { type: 'string' },
     rounds: { type: 'string' },
     out: { type: 'string' },
+    compare: { type: 'string' },
   },
 })
 
@@ -132,6 +143,7 @@ async function main() {
     if (!SCENARIOS.includes(scenario as any)) throw new Error(`Unknown scenario "${scenario}"`)
   }
 
+  const compared = args.compare ? { rev: args.compare, sha: await extractRev(args.compare) } : null
   countStoreCalls()
   log('starting a private redis-server and the PostgreSQL, MariaDB and SQLite bench databases')
   const services = await startServices()
@@ -143,9 +155,14 @@ async function main() {
     for (const line of services.missing) log(line)
     await createTables(services.targets)
 
-    const contenders = selectContenders(args.only).filter(
+    let contenders = selectContenders(args.only).filter(
       (contender) => contender.backend === 'memory' || services.targets[contender.backend] !== null
     )
+    if (compared) {
+      contenders = withTwins(contenders, await twinsAt(compared.sha))
+      const twins = contenders.filter((contender) => contender.compared)
+      log(`compared with ${compared.sha}: ${twins.map((twin) => twin.id).join(', ')}`)
+    }
     const env = environment(services.versions)
     const report: Report = {
       mode: quick ? 'quick' : 'full',
@@ -154,6 +171,7 @@ async function main() {
       unavailable,
       missing: services.missing,
       durationMs: 0,
+      ...(compared ? { compared } : {}),
     }
 
     const sessions = await openSessions(contenders, services, unavailable)

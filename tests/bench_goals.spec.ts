@@ -1,10 +1,14 @@
 import { test } from '@japa/runner'
+import type { Contender } from '../benchmarks/contenders/contender.ts'
 import { contenderById } from '../benchmarks/contenders/main.ts'
 import { chartSpecs, renderSvg } from '../benchmarks/lib/charts.ts'
+import { twinOf, withTwins } from '../benchmarks/lib/compare.ts'
+import { comparedLines, comparedSection } from '../benchmarks/lib/compare_report.ts'
 import {
   contendedGoals,
   contendedPeerGoal,
   goals,
+  oursOverlaps,
   throughputGoal,
 } from '../benchmarks/lib/goals.ts'
 import type { Report } from '../benchmarks/lib/report.ts'
@@ -18,11 +22,11 @@ import {
 } from '../benchmarks/scenarios/contended.ts'
 import type { ThroughputRow } from '../benchmarks/scenarios/throughput.ts'
 
-function throughputRow(id: string, rates: number[]): ThroughputRow {
+function throughputRow(contender: string | Contender, rates: number[]): ThroughputRow {
   const latency = new Samples()
   for (const rate of rates) latency.push(1000 / rate)
   return {
-    contender: contenderById(id),
+    contender: typeof contender === 'string' ? contenderById(contender) : contender,
     rates,
     pairs: rates.length * 100,
     elapsedMs: 1000,
@@ -52,9 +56,13 @@ function contendedWindow(overrides: Partial<ContendedWindow>): ContendedWindow {
   }
 }
 
-function contendedRow(id: string, mode: 'default' | 'fast', windows: ContendedWindow[]) {
+function contendedRow(
+  contender: string | Contender,
+  mode: 'default' | 'fast',
+  windows: ContendedWindow[]
+) {
   return {
-    contender: contenderById(id),
+    contender: typeof contender === 'string' ? contenderById(contender) : contender,
     mode,
     workers: 32,
     processes: 2,
@@ -228,4 +236,93 @@ test.group('Benchmark charts', () => {
       assert.include(svg, 'async-mutex')
     }
   }).timeout(30_000)
+})
+
+/**
+ * A twin of `id` at commit `abc1234`, with only the default retry mode
+ */
+function twin(id: string): Contender {
+  return twinOf(
+    contenderById(id),
+    {
+      id,
+      role: 'ours',
+      modes: ['default'],
+      open: () => Promise.reject(new Error('not opened in this test')),
+    },
+    'abc1234'
+  )
+}
+
+test.group('Benchmark comparison with another commit', () => {
+  test('a twin sits right after its current contender, against the same baseline', ({ assert }) => {
+    const redis = twin('ours-redis')
+    const memory = twin('ours-memory')
+    assert.equal(redis.id, 'ours-redis@abc1234')
+    assert.equal(redis.label, 'adonis-lock (redis) @abc1234')
+    assert.equal(redis.reference, 'raw-redis-tokened')
+    assert.deepEqual(redis.modes, ['default'])
+    const chosen = ['raw-redis-tokened', 'ours-redis', 'verrou-redis'].map(contenderById)
+    assert.deepEqual(
+      withTwins(chosen, [memory, redis]).map((contender) => contender.id),
+      ['raw-redis-tokened', 'ours-redis', 'ours-redis@abc1234', 'verrou-redis']
+    )
+  })
+
+  test('the table compares current and twin round by round, outside the goals', ({ assert }) => {
+    const spec = { name: 'sequential', loops: 1, rounds: 3, windowMs: 1, warmupMs: 1 }
+    const windowSpec = {
+      rounds: 2,
+      windowMs: 1000,
+      workers: 32,
+      processes: 2,
+      criticalSectionMs: 1,
+      drainMs: 0,
+    }
+    const compared = report({
+      compared: { rev: 'main~3', sha: 'abc1234' },
+      sequential: {
+        spec,
+        rows: [
+          throughputRow('raw-redis-tokened', [100, 200, 100]),
+          throughputRow('ours-redis', [90, 190, 120]),
+          throughputRow(twin('ours-redis'), [100, 200, 100]),
+        ],
+      },
+      contended: {
+        spec: windowSpec,
+        rows: [
+          contendedRow('raw-redis', 'fast', [contendedWindow({}), contendedWindow({})]),
+          contendedRow('ours-redis', 'default', [
+            contendedWindow({ sections: 800 }),
+            contendedWindow({ sections: 760 }),
+          ]),
+          contendedRow(twin('ours-redis'), 'default', [
+            contendedWindow({ sections: 800, overlaps: 3 }),
+            contendedWindow({ sections: 800, overlaps: 1 }),
+          ]),
+        ],
+      },
+    })
+    const [sequential, contended] = comparedLines(compared)
+    assert.equal(sequential.scenario, 'sequential')
+    assert.equal(sequential.contender.id, 'ours-redis')
+    assert.closeTo(sequential.current, 0.95, 1e-9)
+    assert.closeTo(sequential.compared, 1, 1e-9)
+    assert.closeTo(sequential.change, 0.95, 1e-9)
+    assert.deepEqual(sequential.spread, [0.9, 1.2])
+    assert.equal(contended.scenario, 'contended (default)')
+    assert.closeTo(contended.change, 0.975, 1e-9)
+    assert.include(comparedSection(compared)!, '## Compared with abc1234')
+    assert.include(comparedSection(compared)!, '`main~3` (`abc1234`)')
+    assert.isNull(comparedSection(report({})))
+
+    assert.notInclude(
+      goals(compared)
+        .map((goal) => goal.goal)
+        .join('\n'),
+      '@abc1234'
+    )
+    assert.equal(oursOverlaps(compared.contended), 0)
+  })
 })

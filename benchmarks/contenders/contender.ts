@@ -74,6 +74,11 @@ export interface Contender {
    */
   reference?: string
   /**
+   * On a twin running the package's code of another commit (`--compare`):
+   * the id of the current contender it is the twin of, and the commit
+   */
+  compared?: { of: string; sha: string }
+  /**
    * Modes of the contended scenario. The raw baselines only poll every
    * 10 ms; a library whose default already is 10 ms still runs both, as a
    * noise check.

@@ -6,6 +6,7 @@ import { BACKEND_LABELS, BACKENDS, referenceOf } from '../contenders/main.ts'
 import type { Contender } from '../contenders/contender.ts'
 import { mergeWindows, contendedRatio, type ContendedResult } from '../scenarios/contended.ts'
 import { p50Ratio, ratioToBaseline, type ThroughputResult } from '../scenarios/throughput.ts'
+import { comparedSection } from './compare_report.ts'
 import type { Environment } from './environment.ts'
 import { duration, goals, oursOverlaps, percent, ratio } from './goals.ts'
 
@@ -21,6 +22,10 @@ export interface Report {
   concurrent?: ThroughputResult
   contended?: ContendedResult
   durationMs: number
+  /**
+   * `--compare`: the commit as given and its short hash
+   */
+  compared?: { rev: string; sha: string }
   /**
    * Charts written next to the results file, linked from it
    */
@@ -46,7 +51,9 @@ function table(header: string[], rows: string[][], align: 'numbers' | 'left' = '
 }
 
 function name(contender: Contender): string {
-  return contender.role === 'ours' ? `**${contender.label}**` : contender.label
+  return contender.role === 'ours' && !contender.compared
+    ? `**${contender.label}**`
+    : contender.label
 }
 
 function throughputSection(title: string, intro: string, result: ThroughputResult): string {
@@ -253,6 +260,8 @@ export function renderReport(report: Report, analysis: string | null): string {
     ''
   )
   if (analysis) parts.push(analysis.trim(), '')
+  const compared = comparedSection(report)
+  if (compared) parts.push(compared)
   if (report.charts && report.charts.length > 0) {
     parts.push('## Charts', '')
     for (const chart of report.charts) parts.push(`![${chart.title}](./${chart.file})`, '')

@@ -8,7 +8,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { BenchTargets, LockSession, Release, RetryMode } from '../contenders/contender.ts'
-import { contenderById } from '../contenders/main.ts'
+import { findContender } from '../lib/compare.ts'
 import { sharedClock } from '../lib/stats.ts'
 import { callsOf, countStoreCalls } from '../lib/store_calls.ts'
 
@@ -56,7 +56,7 @@ function reply(message: WorkerReply) {
 }
 
 async function open(request: Extract<WorkerRequest, { type: 'open' }>) {
-  const contender = contenderById(request.contenderId)
+  const contender = await findContender(request.contenderId)
   calls = () => callsOf(contender.backend)
   session = await contender.open(request.targets, request.mode)
   reply({ type: 'opened' })
