@@ -105,15 +105,19 @@ export class Lock {
     const signal = options.signal ?? undefined
     const pending = new PendingAcquire(this.#reporter, this.#hold.nextOwner(), retry, signal)
     const { owner, deadline } = pending
+    /**
+     * The first try starts as the acquire does: no clock read of its own
+     */
+    let attemptedAt = pending.startedAt
 
     if (pending.mayWait && othersWaiting(this.#store, this.#storeKey)) {
       const handoff = await this.#waitForRelease(pending.firstWait(), pending)
       if (handoff) return this.#took(handoff, handoff.startedAt, pending, options)
+      attemptedAt = performance.now()
     }
 
     while (true) {
       let result: AcquireResult
-      const attemptedAt = performance.now()
       try {
         signal?.throwIfAborted()
         pending.attempts++
@@ -136,6 +140,7 @@ export class Lock {
       if (pending.gaveUp(now)) return false
       const handoff = await this.#waitForRelease(pending.nextWait(result, now), pending)
       if (handoff) return this.#took(handoff, handoff.startedAt, pending, options)
+      attemptedAt = performance.now()
     }
   }
 

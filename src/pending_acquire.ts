@@ -1,5 +1,6 @@
 import { E_LOCK_STORAGE_ERROR } from './errors.ts'
 import type { AcquireReport, LockReporter } from './reporting.ts'
+import type { AcquireTelemetry } from './telemetry/spans.ts'
 import { arrivalAt, nextWait } from './waiting/main.ts'
 import type { AcquireResult, ResolvedRetryOptions } from './types.ts'
 
@@ -7,7 +8,9 @@ import type { AcquireResult, ResolvedRetryOptions } from './types.ts'
  * One call of `acquire()` in progress: the owner it takes the lock as, its
  * tries so far, when it gives up, and the report of how it ended
  */
-export class PendingAcquire {
+export class PendingAcquire implements AcquireReport {
+  readonly startedAt = performance.now()
+  readonly telemetry: AcquireTelemetry | undefined
   readonly owner: string
   readonly signal: AbortSignal | undefined
   /**
@@ -20,7 +23,6 @@ export class PendingAcquire {
   readonly arrival: number
   attempts = 0
   readonly #reporter: LockReporter
-  readonly #report: AcquireReport
   readonly #maxAttempts: number
   readonly #delay: number
 
@@ -31,8 +33,8 @@ export class PendingAcquire {
     signal: AbortSignal | undefined
   ) {
     this.#reporter = reporter
-    this.#report = reporter.acquireStarted()
-    const startedAt = this.#report.startedAt
+    this.telemetry = reporter.acquireStarted(this.startedAt)
+    const startedAt = this.startedAt
     this.owner = owner
     this.signal = signal
     this.arrival = arrivalAt(startedAt)
@@ -53,7 +55,7 @@ export class PendingAcquire {
    * within the timeout
    */
   firstWait(): number {
-    return Math.max(1, Math.min(this.#delay, this.deadline - this.#report.startedAt))
+    return Math.max(1, Math.min(this.#delay, this.deadline - this.startedAt))
   }
 
   /**
@@ -63,7 +65,7 @@ export class PendingAcquire {
   gaveUp(now: number): boolean {
     if (this.attempts < this.#maxAttempts && now < this.deadline) return false
     const reason = this.attempts >= this.#maxAttempts ? 'attempts' : 'timeout'
-    this.#reporter.failed(this.#report, this.attempts, reason)
+    this.#reporter.failed(this, this.attempts, reason)
     return true
   }
 
@@ -75,7 +77,7 @@ export class PendingAcquire {
   }
 
   acquired(fencingToken: number | null) {
-    this.#reporter.acquired(this.#report, this.attempts, fencingToken)
+    this.#reporter.acquired(this, this.attempts, fencingToken)
   }
 
   /**
@@ -83,7 +85,7 @@ export class PendingAcquire {
    */
   failed(error: unknown) {
     const reason = this.signal?.aborted ? 'aborted' : 'error'
-    this.#reporter.failed(this.#report, this.attempts, reason, error)
+    this.#reporter.failed(this, this.attempts, reason, error)
   }
 
   /**

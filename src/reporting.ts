@@ -11,11 +11,12 @@ type FailureReason = LockEvents['lock:failed']['reason']
 type ReportedLock = TelemetryLock & { getOwner(): string }
 
 /**
- * One acquire: when it started and its telemetry, if any
+ * One acquire: when it started (monotonic clock, for `waited`) and its
+ * telemetry, if any
  */
 export interface AcquireReport {
-  startedAt: number
-  telemetry?: AcquireTelemetry
+  readonly startedAt: number
+  readonly telemetry?: AcquireTelemetry
 }
 
 /**
@@ -34,15 +35,12 @@ export class LockReporter {
   }
 
   /**
-   * An acquire begins: when (monotonic clock, for `waited`) and its span,
-   * kept by the acquire itself since acquires of one object may overlap
+   * An acquire begins at `startedAt`: its span, kept by the acquire itself
+   * since acquires of one object may overlap
    */
-  acquireStarted(): AcquireReport {
-    const startedAt = performance.now()
-    const telemetry = this.#options.telemetry
-      ? acquireStarted(this.#lock, this.#options.storeName, startedAt)
-      : undefined
-    return { startedAt, telemetry }
+  acquireStarted(startedAt: number): AcquireTelemetry | undefined {
+    if (!this.#options.telemetry) return undefined
+    return acquireStarted(this.#lock, this.#options.storeName, startedAt)
   }
 
   acquired(report: AcquireReport, attempts: number, fencingToken: number | null) {
