@@ -1,8 +1,10 @@
+import { readFile } from 'node:fs/promises'
 import type { Assert } from '@japa/assert'
 import { test } from '@japa/runner'
 import type { TestContext } from '@japa/runner/core'
 import { defineConfig as defineRedisConfig } from '@adonisjs/redis'
 import { Redis } from 'ioredis'
+import { LISTING_FILE, redisScriptsListing } from '../bin/redis_scripts_listing.ts'
 import { defineConfig, stores } from '../index.ts'
 import type { RedisStoreConfig } from '../src/define_config.ts'
 import { E_INVALID_LOCK_CONFIG, E_LOCK_NOT_OWNED, E_LOCK_STORAGE_ERROR } from '../src/errors.ts'
@@ -83,8 +85,9 @@ function setup(
 }
 
 /**
- * Each script is written out whole; the parts several of them carry are
- * listed here once, and must read the same wherever they appear
+ * The lines several scripts carry outside the shared functions of
+ * scripts/functions.ts are listed here once, and must read the same
+ * wherever they appear
  */
 const SHARED_LUA = {
   'the mark of a lock waited for': ["local WAITED = '\\0waited'"],
@@ -92,12 +95,6 @@ const SHARED_LUA = {
     "local held = redis.call('GET', KEYS[1])",
     'local mark',
     "if held == ARGV[1] then mark = '' elseif held == ARGV[1] .. WAITED then mark = WAITED end",
-  ],
-  'the next fencing token, at least the server time in µs': [
-    'now = tonumber(time[1]) * 1000000 + tonumber(time[2])',
-    "local token = redis.call('INCR', KEYS[2])",
-    'if token < now then',
-    '  token = now',
   ],
   'the server clock in ms and the expired holders dropped': [
     "local time = redis.call('TIME')",
@@ -127,6 +124,11 @@ test.group('Redis store | scripts', () => {
         assert.include(lua, lines.join('\n'), `${name}: ${part}`)
       }
     }
+  })
+
+  test('docs/redis_scripts.md lists every script as the server receives it', async ({ assert }) => {
+    const listed = await readFile(LISTING_FILE, 'utf8')
+    assert.equal(listed, redisScriptsListing(), 'stale: run npm run docs:redis-scripts')
   })
 
   test('scripts are loaded as written, with the sha the server computes', async ({ assert }) => {

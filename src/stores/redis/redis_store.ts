@@ -1,6 +1,5 @@
 import type { Cluster, Redis } from 'ioredis'
-import { describe } from '../../describe.ts'
-import { E_INVALID_LOCK_CONFIG, E_LOCK_NOT_OWNED } from '../../errors.ts'
+import { E_LOCK_NOT_OWNED } from '../../errors.ts'
 import { sleep } from '../../wait.ts'
 import type {
   AcquireResult,
@@ -11,6 +10,12 @@ import type {
   SemaphoreStore,
 } from '../../types.ts'
 import { releaseUnknown } from '../release_unknown.ts'
+import { counterKey, counterTtl, lockKey, slotsKey } from './keys.ts'
+import {
+  checkRedisStoreOptions,
+  DEFAULT_RELEASE_CHANNEL,
+  type RedisStoreOptions,
+} from './options.ts'
 import { ReleaseChannel } from './release_channel.ts'
 import {
   ACQUIRE,
@@ -25,114 +30,11 @@ import {
   RELEASE,
   RELEASE_SLOT,
   SLOT_OWNERS,
-  WAITED_MARK,
   type RedisScript,
 } from './scripts/main.ts'
+import { acquireResult, isNoScript, isOne, msLeft, ownerIn, scriptTtl, wholeMs } from './values.ts'
 
-export interface RedisStoreOptions {
-  /**
-   * An ioredis client or cluster. The store never closes it.
-   */
-  connection: Redis | Cluster
-  /**
-   * Connection to SUBSCRIBE on for release messages, which the store then
-   * never closes. By default the store duplicates `connection` on the first
-   * wait, shares that subscriber with the other stores on `connection`, and
-   * closes it with the last of them.
-   */
-  subscriber?: Redis | Cluster
-  /**
-   * Pub/sub channel of release messages
-   */
-  channel?: string
-  /**
-   * Hand out fencing tokens (default). `false` makes acquire a bare
-   * `SET NX PX` instead of a Lua script, and `fencingToken` null.
-   * Semaphore slots keep their tokens either way.
-   */
-  fencing?: boolean
-}
-
-const DEFAULT_RELEASE_CHANNEL = 'adonis-lock:released'
-
-/**
- * Shortest lifetime of a fencing counter. Past it, tokens come from the
- * server clock, which by then is past every token the counter handed out.
- */
-const FENCING_COUNTER_TTL = 60_000
-
-/**
- * The Redis key of a lock. Its `{…}` hash tag puts the lock and its
- * fencing counter in one cluster slot. A `}` in the key would end the tag
- * early, so such keys get a tag without them, followed by the key itself.
- */
-function lockKey(key: string): string {
-  return key.includes('}') ? `{${key.replaceAll('}', '') || '_'}}${key}` : `{${key}}`
-}
-
-/**
- * The sorted set of a semaphore's holders, in the slot of the key's
- * fencing counter
- */
-function slotsKey(key: string): string {
-  return `${lockKey(key)}:slots`
-}
-
-/**
- * How long the fencing counter of a key lives after an acquisition
- */
-function counterTtl(ttl: number | null): number {
-  return Math.max(FENCING_COUNTER_TTL, 2 * (ttl ?? 0))
-}
-
-/**
- * A ttl in whole ms, as PX takes it
- */
-function wholeMs(ttl: number): number {
-  return Math.max(1, Math.ceil(ttl))
-}
-
-/**
- * A ttl as the scripts take it: '' for no expiry
- */
-function scriptTtl(ttl: number | null): number | '' {
-  return ttl === null ? '' : wholeMs(ttl)
-}
-
-/**
- * The owner in the value of a lock, without the mark of a lock waited for
- */
-function ownerIn(value: string): string {
-  return value.endsWith(WAITED_MARK) ? value.slice(0, -WAITED_MARK.length) : value
-}
-
-/**
- * A PTTL as ms left: -1 (no expiry) is null, -2 (gone since) is 0
- */
-function msLeft(pttl: number | string): number | null {
-  const ms = Number(pttl)
-  return ms === -1 ? null : Math.max(0, ms)
-}
-
-/**
- * Whether an integer reply is 1. Number(): integer replies are strings
- * on a `stringNumbers` client.
- */
-function isOne(reply: unknown): boolean {
-  return Number(reply) === 1
-}
-
-/**
- * The reply of ACQUIRE and ACQUIRE_SLOT
- */
-function acquireResult([acquired, value]: [0 | 1, number]): AcquireResult {
-  if (isOne(acquired)) return { acquired: true, fencingToken: Number(value) }
-  return { acquired: false, retryAfter: msLeft(value) }
-}
-
-function isNoScript(error: unknown): boolean {
-  return error instanceof Error && error.message.startsWith('NOSCRIPT')
-}
+export { type RedisStoreOptions } from './options.ts'
 
 /**
  * Locks in Redis (a server, Sentinel or Cluster), through ioredis. Every
@@ -148,32 +50,7 @@ export class RedisStore implements LockStore, SemaphoreStore {
   #closed = false
 
   constructor(options: RedisStoreOptions) {
-    if (!options || typeof options !== 'object' || !isRedisClient(options.connection)) {
-      throw new E_INVALID_LOCK_CONFIG(
-        'The Redis lock store needs { connection }: an ioredis Redis or Cluster client'
-      )
-    }
-    if (options.subscriber !== undefined && !isRedisClient(options.subscriber)) {
-      throw new E_INVALID_LOCK_CONFIG(
-        'Invalid "subscriber": expected an ioredis Redis or Cluster client'
-      )
-    }
-    if (options.subscriber === options.connection) {
-      throw new E_INVALID_LOCK_CONFIG(
-        'The "subscriber" must be another connection than "connection": a subscribed connection can run no other command'
-      )
-    }
-    if (
-      options.channel !== undefined &&
-      (typeof options.channel !== 'string' || !options.channel)
-    ) {
-      throw new E_INVALID_LOCK_CONFIG('Invalid "channel": expected a non-empty string')
-    }
-    if (options.fencing !== undefined && typeof options.fencing !== 'boolean') {
-      throw new E_INVALID_LOCK_CONFIG(
-        `Invalid "fencing" ${describe(options.fencing)}: expected a boolean`
-      )
-    }
+    checkRedisStoreOptions(options)
     this.#connection = options.connection
     this.#subscriber = options.subscriber
     this.#channel = options.channel ?? DEFAULT_RELEASE_CHANNEL
@@ -217,7 +94,7 @@ export class RedisStore implements LockStore, SemaphoreStore {
     }
     const reply = await this.#run(ACQUIRE, 2, [
       redisKey,
-      `${redisKey}:fencing`,
+      counterKey(key),
       owner,
       scriptTtl(ttl),
       counterTtl(ttl),
@@ -243,10 +120,9 @@ export class RedisStore implements LockStore, SemaphoreStore {
   }
 
   async #handOver(key: string, owner: string, claim: LockClaim): Promise<AcquireResult> {
-    const redisKey = lockKey(key)
     const [handedOver, token] = (await this.#run(HAND_OVER, 2, [
-      redisKey,
-      `${redisKey}:fencing`,
+      lockKey(key),
+      counterKey(key),
       owner,
       claim.owner,
       scriptTtl(claim.ttl),
@@ -289,8 +165,7 @@ export class RedisStore implements LockStore, SemaphoreStore {
    * token is unknown (undefined).
    */
   async inspect(key: string): Promise<LockInspection | null> {
-    const redisKey = lockKey(key)
-    const reply = (await this.#run(INSPECT, 2, [redisKey, `${redisKey}:fencing`])) as
+    const reply = (await this.#run(INSPECT, 2, [lockKey(key), counterKey(key)])) as
       [string, number, string | null] | null
     if (!reply) return null
     const [held, pttl, counter] = reply
@@ -319,7 +194,7 @@ export class RedisStore implements LockStore, SemaphoreStore {
     try {
       const reply = await this.#run(ACQUIRE_SLOT, 2, [
         slotsKey(key),
-        `${lockKey(key)}:fencing`,
+        counterKey(key),
         owner,
         limit,
         scriptTtl(ttl),
@@ -396,14 +271,4 @@ export class RedisStore implements LockStore, SemaphoreStore {
       return this.#connection.eval(script.lua, keys, ...args)
     })
   }
-}
-
-function isRedisClient(value: unknown): value is Redis | Cluster {
-  const client = value as Partial<Redis> | null
-  return (
-    typeof client === 'object' &&
-    client !== null &&
-    typeof client.evalsha === 'function' &&
-    typeof client.duplicate === 'function'
-  )
 }

@@ -1,13 +1,15 @@
+import { NEXT_TOKEN } from './functions.ts'
 import { script } from './script.ts'
 
 /**
  * KEYS: lock, fencing counter. ARGV: owner, ttl ms ('' = no expiry),
  * lifetime of the counter in ms. Returns {1, token}, else {0, PTTL of the
  * holder} (-1 = no expiry, -2 = freed meanwhile) and marks the lock waited
- * for. A token is the counter + 1, and at least the server time in µs,
- * so a counter lost or set back (expiry, failover) never repeats one.
+ * for. The token is the counter's next one (see NEXT_TOKEN).
  */
-export const ACQUIRE = script(`
+export const ACQUIRE = script(
+  [NEXT_TOKEN],
+  `
 local WAITED = '\\0waited'
 local set
 if ARGV[2] == '' then
@@ -21,13 +23,6 @@ if not set then
   if string.sub(held, -#WAITED) ~= WAITED then redis.call('APPEND', KEYS[1], WAITED) end
   return {0, redis.call('PTTL', KEYS[1])}
 end
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
-local token = redis.call('INCR', KEYS[2])
-if token < now then
-  token = now
-  redis.call('SET', KEYS[2], string.format('%d', token))
-end
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
-return {1, token}
-`)
+return {1, nextToken(KEYS[2], ARGV[3], redis.call('TIME'))}
+`
+)

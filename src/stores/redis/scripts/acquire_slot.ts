@@ -1,3 +1,4 @@
+import { EXPIRE_WITH_LAST_SLOT, NEXT_TOKEN } from './functions.ts'
 import { script } from './script.ts'
 
 /**
@@ -6,7 +7,9 @@ import { script } from './script.ts'
  * expiry), lifetime of the counter in ms. Returns {1, token} (as ACQUIRE),
  * else {0, ms until the first holder expires} (-1 = none expires).
  */
-export const ACQUIRE_SLOT = script(`
+export const ACQUIRE_SLOT = script(
+  [EXPIRE_WITH_LAST_SLOT, NEXT_TOKEN],
+  `
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
@@ -18,19 +21,7 @@ end
 local expiry = '+inf'
 if ARGV[3] ~= '' then expiry = string.format('%d', now + tonumber(ARGV[3])) end
 redis.call('ZADD', KEYS[1], expiry, ARGV[1])
-if redis.call('ZCOUNT', KEYS[1], '+inf', '+inf') > 0 then
-  redis.call('PERSIST', KEYS[1])
-else
-  local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-  redis.call('PEXPIRE', KEYS[1], string.format('%d', math.max(1, tonumber(last[2]) - now)))
-end
--- from here on, now is in µs, the floor of the token
-now = tonumber(time[1]) * 1000000 + tonumber(time[2])
-local token = redis.call('INCR', KEYS[2])
-if token < now then
-  token = now
-  redis.call('SET', KEYS[2], string.format('%d', token))
-end
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
-return {1, token}
-`)
+expireWithLastSlot(KEYS[1], now)
+return {1, nextToken(KEYS[2], ARGV[4], time)}
+`
+)

@@ -1,3 +1,4 @@
+import { NEXT_TOKEN } from './functions.ts'
 import { script } from './script.ts'
 
 /**
@@ -9,7 +10,9 @@ import { script } from './script.ts'
  * Returns {1, token} ({1} without fencing) when handed over, {0} when the
  * holder does not hold the lock.
  */
-export const HAND_OVER = script(`
+export const HAND_OVER = script(
+  [NEXT_TOKEN],
+  `
 local WAITED = '\\0waited'
 local held = redis.call('GET', KEYS[1])
 local mark
@@ -21,13 +24,6 @@ else
   redis.call('SET', KEYS[1], ARGV[2] .. mark, 'PX', ARGV[3])
 end
 if ARGV[5] ~= '1' then return {1} end
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
-local token = redis.call('INCR', KEYS[2])
-if token < now then
-  token = now
-  redis.call('SET', KEYS[2], string.format('%d', token))
-end
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
-return {1, token}
-`)
+return {1, nextToken(KEYS[2], ARGV[4], redis.call('TIME'))}
+`
+)

@@ -8,8 +8,17 @@ export interface RedisScript {
   sha: string
 }
 
-export function script(lua: string): RedisScript {
-  const text = lua.trim()
+/**
+ * A script as the server receives it: the shared Lua functions it calls
+ * (functions.ts) first, then its own lines
+ */
+export function script(lua: string): RedisScript
+export function script(functions: string[], lua: string): RedisScript
+export function script(...parts: [string] | [string[], string]): RedisScript {
+  const text = parts
+    .flat()
+    .map((part) => part.trim())
+    .join('\n\n')
   return { lua: text, sha: createHash('sha1').update(text).digest('hex') }
 }
 
