@@ -1,6 +1,6 @@
 import { parseRequiredTtl } from './duration.ts'
 import { E_LOCK_NOT_OWNED, E_LOCK_STORAGE_ERROR } from './errors.ts'
-import { LockHold, type RestoredHold } from './lock_hold.ts'
+import { expiryAfter, LockHold, type RestoredHold } from './lock_hold.ts'
 import { run, runImmediately, type RunEnd } from './lock_run.ts'
 import { checkAcquireOptions, resolveRetry } from './options.ts'
 import { PendingAcquire } from './pending_acquire.ts'
@@ -224,7 +224,7 @@ export class Lock {
       this.#store.extend(this.#storeKey, this.#hold.owner, duration)
     )
     if (generation !== this.#hold.generation) return
-    this.#hold.expiresAt = startedAt + duration
+    this.#hold.expiresAt = expiryAfter(startedAt, duration)
     this.#reporter.extended(duration)
   }
 

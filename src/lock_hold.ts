@@ -16,6 +16,21 @@ export interface RestoredHold {
  * token; with `autoExtend`, the watchdog that keeps it. Expiry counts on
  * the monotonic clock, so a change of the system time cannot move it.
  */
+/**
+ * Stores count expiry on their own clock in whole ms (Redis's PX, SQLite
+ * rounding julianday()), so they may free a key up to a ms before
+ * `started + ttl`: the local view ends this much earlier, on the safe side
+ */
+export const STORE_CLOCK_MARGIN = 2
+
+/**
+ * The local expiry of a hold taken or extended by a store call that
+ * started at `startedAt`
+ */
+export function expiryAfter(startedAt: number, ttl: number): number {
+  return startedAt + ttl - STORE_CLOCK_MARGIN
+}
+
 export class LockHold {
   owner: string
   fencingToken: number | null
@@ -82,7 +97,7 @@ export class LockHold {
     this.owner = owner
     this.acquired = true
     this.generation++
-    this.expiresAt = this.#ttl === null ? null : attemptedAt + this.#ttl
+    this.expiresAt = this.#ttl === null ? null : expiryAfter(attemptedAt, this.#ttl)
     this.fencingToken = fencingToken
   }
 

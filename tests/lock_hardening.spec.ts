@@ -83,6 +83,23 @@ for (const kind of REAL_STORES) {
       await lock.release()
     })
 
+    test('the lock counts itself expired no later than the store frees its key', async ({
+      assert,
+    }) => {
+      const { store, prefix } = current!
+      const locks = new LockFactory(store, { prefix })
+      /**
+       * Asking the store without pause finds the moment it frees the key;
+       * stores with a whole-ms clock free it up to a ms before started + ttl
+       */
+      for (let round = 0; round < 20; round++) {
+        const lock = locks.createLock(`expiry.${round}`, 40)
+        assert.isTrue(await lock.acquire())
+        while (await store.exists(lock.storeKey)) {}
+        assert.isTrue(lock.isExpired(), `round ${round}: the store freed the key first`)
+      }
+    })
+
     test('a lock given up by the watchdog is released, not held until its ttl', async ({
       assert,
     }) => {
