@@ -103,7 +103,7 @@ async function redisCosts(port: number) {
       await client.del(key)
     }
     rows.push([
-      'adonis-lock acquire (`RedisStore#save`: SET NX PX, INCR, PEXPIRE)',
+      'adonis-lock acquire (`RedisStore#save`: SET NX PX, TIME, GET, SET PX)',
       await usecPerCall(admin, 'evalsha'),
     ])
 
