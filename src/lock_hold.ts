@@ -11,14 +11,8 @@ export interface RestoredHold {
 }
 
 /**
- * What one Lock object knows of its own hold, without asking the store:
- * the owner it holds the key as, when the hold runs out and its fencing
- * token; with `autoExtend`, the watchdog that keeps it. Expiry counts on
- * the monotonic clock, so a change of the system time cannot move it.
- */
-/**
- * Stores count expiry on their own clock in whole ms (Redis's PX, SQLite
- * rounding julianday()), so they may free a key up to a ms before
+ * Stores count expiry on their own clock in whole ms (the database stores'
+ * timestamps, Redis's PX), so they may free a key up to a ms before
  * `started + ttl`: the local view ends this much earlier, on the safe side
  */
 export const STORE_CLOCK_MARGIN = 2
@@ -31,6 +25,12 @@ export function expiryAfter(startedAt: number, ttl: number): number {
   return startedAt + ttl - STORE_CLOCK_MARGIN
 }
 
+/**
+ * What one Lock object knows of its own hold, without asking the store:
+ * the owner it holds the key as, when the hold runs out and its fencing
+ * token; with `autoExtend`, the watchdog that keeps it. Expiry counts on
+ * the monotonic clock, so a change of the system time cannot move it.
+ */
 export class LockHold {
   owner: string
   fencingToken: number | null

@@ -32,9 +32,9 @@ export class PendingAcquire implements AcquireReport {
     retry: ResolvedRetryOptions,
     signal: AbortSignal | undefined
   ) {
-    this.#reporter = reporter
-    this.telemetry = reporter.acquireStarted(this.startedAt)
     const startedAt = this.startedAt
+    this.#reporter = reporter
+    this.telemetry = reporter.acquireStarted(startedAt)
     this.owner = owner
     this.signal = signal
     this.arrival = arrivalAt(startedAt)

@@ -54,9 +54,9 @@ const sqliteStatements = new WeakMap<SqliteConnection, Map<string, SqliteStateme
 
 /**
  * Runs the store's statements prepared: the database parses and plans each
- * once per connection. PostgreSQL through `knex.raw(...).options({ name })`;
- * MySQL (mysql2 `execute`) and SQLite (kept better-sqlite3 statements) on a
- * connection of the knex pool. Results have the shape `knex.raw` gives.
+ * once per connection, on a connection of the knex pool: pg's
+ * `query({ name })`, mysql2's `execute`, kept better-sqlite3 statements.
+ * Results have the shape `knex.raw` gives.
  */
 export class Statements {
   #knex: Knex
@@ -89,13 +89,14 @@ export class Statements {
     const statement = this.#compile(sql)
     const values = statement.names.map((name) => bindings[name] ?? null)
     if (this.#dialect === 'postgres') return this.#runPostgres(statement, values)
-    return this.#onPoolConnection(statement, values)
+    return this.#onPoolConnection(statement.sql, values, statement.name)
   }
 
   async #runPostgres(statement: CompiledStatement, values: unknown[]): Promise<unknown> {
     const generation = this.#generation
+    const name = statement.name && `${statement.name}_${generation}`
     try {
-      return await this.#onPoolConnection(statement, values, generation)
+      return await this.#onPoolConnection(statement.sql, values, name)
     } catch (error) {
       const code = (error as { code?: string }).code
       if (statement.name && STALE_STATEMENT_CODES.has(code!) && this.#generation === generation) {
@@ -109,9 +110,10 @@ export class Statements {
    * knex has no public call that runs a statement prepared and nothing
    * else (`knex.raw` builds and converts the query again on every run:
    * PostgreSQL pairs measured 10 % slower through it), so this borrows a
-   * pool connection as knex's own runner does and uses the driver's call
+   * pool connection as knex's own runner does and uses the driver's call.
+   * `preparedAs`: the name to prepare the statement under; none runs it as text.
    */
-  async #onPoolConnection(statement: CompiledStatement, values: unknown[], generation = 0) {
+  async #onPoolConnection(sql: string, values: unknown[], preparedAs: string | undefined) {
     const client = this.#knex.client
     const connection = await client.acquireConnection()
     try {
@@ -119,22 +121,19 @@ export class Statements {
         __knexUid: connection.__knexUid,
         __knexTxId: connection.__knexTxId,
         method: 'raw',
-        sql: statement.sql,
+        sql,
         bindings: values,
       })
-      const prepared = statement.name !== undefined
       if (this.#dialect === 'postgres') {
-        const name = prepared ? `${statement.name}_${generation}` : undefined
         return await (connection as PostgresConnection).query({
-          text: statement.sql,
+          text: sql,
           values,
-          name,
+          name: preparedAs,
         })
       }
-      if (this.#dialect === 'mysql') {
-        return await runMysql(connection, statement.sql, values, prepared)
-      }
-      return runSqlite(connection, statement.sql, values, prepared)
+      const prepared = preparedAs !== undefined
+      if (this.#dialect === 'mysql') return await runMysql(connection, sql, values, prepared)
+      return runSqlite(connection, sql, values, prepared)
     } finally {
       await client.releaseConnection(connection)
     }
