@@ -205,6 +205,21 @@ export async function settlesInBound(promise: Promise<unknown>): Promise<boolean
 }
 
 /**
+ * A waiter is in line behind `holder`: the holder releases, and the waiter
+ * must get the lock (or slot) within PROMISE_BOUND, woken or by its poll
+ */
+export async function assertServedAfterRelease(
+  assert: Assert,
+  holder: { release(): Promise<void> },
+  waiting: Promise<boolean>
+) {
+  await sleep(100)
+  await holder.release()
+  assert.isTrue(await settlesInBound(waiting), 'the waiter was not woken by the release')
+  assert.isTrue(await waiting)
+}
+
+/**
  * Counts the calls of the store's `save` and `waitForRelease` from now on;
  * `waiting()` resolves at the next `waitForRelease` call
  */

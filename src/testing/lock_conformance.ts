@@ -8,6 +8,7 @@ import {
   RecordingEmitter,
   assertHeld,
   assertNotHeld,
+  assertServedAfterRelease,
   crowd,
   settlesInBound,
   shiftAppClock,
@@ -274,10 +275,7 @@ export function registerLockConformance(
        */
       const delay = wakesOnRelease ? LONG_DELAY : 50
       const waiting = locks.createLock('order.14').acquire({ retry: { delay, timeout: '90s' } })
-      await sleep(100)
-      await holder.release()
-      assert.isTrue(await settlesInBound(waiting), 'the waiter was not woken by the release')
-      assert.isTrue(await waiting)
+      await assertServedAfterRelease(assert, holder, waiting)
     })
 
     test('a waiter retries when the holder expires, not later', async ({ assert }) => {

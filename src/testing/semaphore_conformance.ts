@@ -2,7 +2,7 @@ import { test } from '@japa/runner'
 import { E_LOCK_NOT_OWNED } from '../errors.ts'
 import { LockFactory } from '../lock_factory.ts'
 import { sleep } from '../wait.ts'
-import { LONG_DELAY, crowd, settlesInBound, storePerTest } from './helpers.ts'
+import { LONG_DELAY, assertServedAfterRelease, crowd, storePerTest } from './helpers.ts'
 import type { StoreSuiteOptions } from './store_suite.ts'
 
 /**
@@ -83,10 +83,7 @@ export function registerSemaphoreConformance(
       const waiting = locks
         .createSemaphore('wake', 1, '10s')
         .acquire({ retry: { delay: wakesOnRelease ? LONG_DELAY : 50, timeout: '90s' } })
-      await sleep(100)
-      await holder.release()
-      assert.isTrue(await settlesInBound(waiting), 'the waiter was not woken by the release')
-      assert.isTrue(await waiting)
+      await assertServedAfterRelease(assert, holder, waiting)
     })
 
     test('slots get strictly increasing fencing tokens', async ({ assert }) => {

@@ -203,7 +203,7 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
    * else frees the row for every process's waiters
    */
   async delete(key: string, owner: string): Promise<void> {
-    const handedOver = this.#waiters?.handOver(
+    const handedOver = this.#waiters.handOver(
       this.#key(key),
       this,
       (claim) => this.#handOver(key, owner, claim),
@@ -278,7 +278,7 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
       duration: Math.ceil(duration),
     })
     if (this.#dialect.changes(result) === 0) throw new E_LOCK_NOT_OWNED()
-    this.#waiters?.extended(stored, startedAt + duration)
+    this.#waiters.extended(stored, startedAt + duration)
   }
 
   /**
