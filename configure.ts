@@ -15,8 +15,9 @@ const STORES_PROMPT = 'Select the lock stores you want to use'
  * `node ace add adonis-lock` / `node ace configure adonis-lock`
  *
  * Flags: `--store=redis,database,memory` (repeatable), `--install` /
- * `--no-install`, `--middleware` / `--no-middleware`. What a flag does
- * not say is asked when there is a terminal, else defaulted out loud.
+ * `--no-install`, `--middleware` / `--no-middleware`, `--cache` /
+ * `--no-cache` (@adonisjs/cache for the middleware's replay). What a flag
+ * does not say is asked when there is a terminal, else defaulted out loud.
  */
 export async function configure(command: Configure) {
   const logger = command.logger

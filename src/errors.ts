@@ -38,7 +38,8 @@ export const E_LOCK_LOST = class LockLostException extends Exception {
 }
 
 /**
- * Raised only by helpers that must throw when a lock cannot be taken in time
+ * The lock middleware's 409: the same request still holds its lock (after
+ * `wait`, if set); `retryAfter` becomes the `Retry-After` header
  */
 export const E_LOCK_TIMEOUT = class LockTimeoutException extends CodedHttpException {
   static status = 409

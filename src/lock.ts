@@ -18,12 +18,11 @@ import type {
   SerializedLock,
 } from './types.ts'
 
-export { STORE_ANSWER_GRACE } from './wait.ts'
-
 /**
- * One lock on one key, held by one owner. Every method is a single call
- * to the store; waiting, the watchdog and `run()` are built on top here,
- * shared by all stores.
+ * One lock on one key, held by one owner. Each method but `acquire()` is
+ * one store call; `acquire()` tries until it gets the lock (waiting:
+ * src/waiting/). `run()`: lock_run.ts; what the object knows of its hold:
+ * lock_hold.ts.
  */
 export class Lock {
   readonly key: string

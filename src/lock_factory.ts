@@ -85,7 +85,7 @@ export class LockFactory {
   }
 }
 
-export function validateKey(key: unknown): asserts key is string {
+function validateKey(key: unknown): asserts key is string {
   if (typeof key !== 'string' || key.length === 0) {
     throw new E_INVALID_LOCK_KEY(`Invalid lock key ${describe(key)}: expected a non-empty string`)
   }

@@ -15,7 +15,7 @@ export interface RestoredHold {
  * timestamps, Redis's PX), so they may free a key up to a ms before
  * `started + ttl`: the local view ends this much earlier, on the safe side
  */
-export const STORE_CLOCK_MARGIN = 2
+const STORE_CLOCK_MARGIN = 2
 
 /**
  * The local expiry of a hold taken or extended by a store call that

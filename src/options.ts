@@ -11,7 +11,7 @@ import type {
 } from './types.ts'
 
 export const DEFAULT_TTL = 30_000
-export const DEFAULT_PREFIX = 'lock'
+const DEFAULT_PREFIX = 'lock'
 export const DEFAULT_RETRY: ResolvedRetryOptions = { attempts: null, delay: 250, timeout: null }
 
 /**

@@ -13,7 +13,7 @@ import type {
  * Stores do work and build statements in proportion to the limit: beyond
  * this a semaphore is the wrong tool (a counter, a rate limiter)
  */
-export const MAX_SEMAPHORE_LIMIT = 1000
+const MAX_SEMAPHORE_LIMIT = 1000
 
 /**
  * Presents a store's semaphore slots as a lock store, so a semaphore
@@ -61,11 +61,6 @@ class SemaphoreSlots implements LockStore {
   async exists(key: string): Promise<boolean> {
     const owners = await this.slotOwners(key)
     return owners.length > 0
-  }
-
-  async owner(key: string): Promise<string | null> {
-    const owners = await this.slotOwners(key)
-    return owners[0] ?? null
   }
 
   slotOwners(key: string): Promise<string[]> {
@@ -133,7 +128,7 @@ export class Semaphore extends Lock {
   }
 }
 
-export function supportsSemaphores(store: LockStore): store is LockStore & SemaphoreStore {
+function supportsSemaphores(store: LockStore): store is LockStore & SemaphoreStore {
   const candidate = store as Partial<SemaphoreStore>
   return (
     typeof candidate.saveSlot === 'function' &&

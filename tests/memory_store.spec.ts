@@ -7,7 +7,6 @@ import { sleep } from '../src/wait.ts'
 registerStoreSuite('Memory store', {
   createStore: () => new MemoryStore(),
   processLocal: true,
-  processClock: true,
 })
 
 test.group('Memory store | fencing tokens', () => {

@@ -1,7 +1,5 @@
-import { readFile } from 'node:fs/promises'
 import type Configure from '@adonisjs/core/commands/configure'
-
-type Codemods = Awaited<ReturnType<Configure['createCodemods']>>
+import { readText, type Codemods } from './codemods.ts'
 
 const CACHE_PACKAGE = '@adonisjs/cache'
 const CACHE_PROVIDER = '@adonisjs/cache/cache_provider'
@@ -29,13 +27,13 @@ export async function configureReplayCache(
   }
 
   const rcFile = await readText(command.app.makePath('adonisrc.ts'))
-  if (rcFile.includes(CACHE_PROVIDER)) {
+  if (rcFile?.includes(CACHE_PROVIDER)) {
     logger.info(
       `${CACHE_PACKAGE} is configured: use middleware.lock({ idempotency, replay: true })`
     )
     return
   }
-  const manifest = JSON.parse((await readText(command.app.makePath('package.json'))) || '{}')
+  const manifest = JSON.parse((await readText(command.app.makePath('package.json'))) ?? '{}')
   const installed = Object.hasOwn(
     { ...manifest.dependencies, ...manifest.devDependencies },
     CACHE_PACKAGE
@@ -66,12 +64,4 @@ export async function configureReplayCache(
   const ace = await command.app.container.make('ace')
   const result = await ace.exec('configure', [CACHE_PACKAGE])
   if (result.exitCode) command.exitCode = result.exitCode
-}
-
-async function readText(path: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8')
-  } catch {
-    return ''
-  }
 }

@@ -22,7 +22,7 @@ const REPLAYED_HEADERS = [
 ]
 const NEVER_REPLAYED = new Set(['set-cookie', 'date', 'content-length', 'transfer-encoding'])
 
-export const DEFAULT_STORE_TIMEOUT = 3000
+const DEFAULT_STORE_TIMEOUT = 3000
 const DEFAULT_REPLAY_TTL = 24 * 3_600_000
 const DEFAULT_MAX_BODY_SIZE = 1024 * 1024
 

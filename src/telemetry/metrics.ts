@@ -7,7 +7,7 @@ import {
   type MeterProvider,
 } from '@opentelemetry/api'
 
-/**
+/*
  * The instruments of the lock metrics, made on the meter provider the
  * application registered (see docs/telemetry.md)
  */

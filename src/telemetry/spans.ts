@@ -10,7 +10,7 @@ import {
 import { E_LOCK_NOT_OWNED } from '../errors.ts'
 import { currentInstruments, keyPrefix, metricPrefix, SCOPE, type Instruments } from './metrics.ts'
 
-/**
+/*
  * OpenTelemetry through `@opentelemetry/api` only: spans and metrics are
  * recorded once the application registers an SDK (as `@adonisjs/otel`
  * does). Names and attributes are listed in docs/telemetry.md.
@@ -70,18 +70,23 @@ export function acquireStarted(
     noSdkUntil = now + SDK_RECHECK_MS
     return undefined
   }
-  return new AcquireTelemetry(lock, store, recorder)
+  return new AcquireTelemetry(lock, store, now, recorder)
 }
 
 export class AcquireTelemetry {
   #parent: Context
   #span: Span
-  #startedAt = performance.now()
+  #startedAt: number
   #recorder?: Instruments
   #attributes: Attributes
   #metricAttributes: Attributes
 
-  constructor(lock: TelemetryLock, store: string, recorder?: Instruments) {
+  /**
+   * `startedAt`: the acquire's start, as its `lock:acquired` event counts
+   * `waited` from
+   */
+  constructor(lock: TelemetryLock, store: string, startedAt: number, recorder?: Instruments) {
+    this.#startedAt = startedAt
     const prefix = keyPrefix(lock.key)
     const type = lock.limit === undefined ? 'lock' : 'semaphore'
     this.#recorder = recorder
@@ -100,18 +105,6 @@ export class AcquireTelemetry {
   acquired(fencingToken: number | null, attempts: number): HoldTelemetry {
     this.#end('acquired', attempts, fencingToken)
     return new HoldTelemetry(this.#parent, this.#attributes, this.#metricAttributes, this.#recorder)
-  }
-
-  refused(attempts: number) {
-    this.#end('refused', attempts)
-  }
-
-  timedOut(attempts: number) {
-    this.#end('timed_out', attempts)
-  }
-
-  aborted(attempts: number) {
-    this.#end('aborted', attempts)
   }
 
   /**

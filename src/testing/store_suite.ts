@@ -25,9 +25,9 @@ export interface StoreSuiteOptions {
    */
   processLocal?: boolean
   /**
-   * The store counts expiry on the process's clock (`Date.now()`), as the
-   * memory store does, rather than on its server's: the checks with the
-   * app clock shifted are skipped (default `false`)
+   * The store counts expiry on the process's wall clock (`Date.now()`)
+   * rather than on its server's: the checks with the app clock shifted
+   * are skipped (default `false`)
    */
   processClock?: boolean
   /**

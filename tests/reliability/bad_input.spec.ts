@@ -6,7 +6,7 @@
 import { test } from '@japa/runner'
 import { Redis } from 'ioredis'
 import { E_LOCK_STORAGE_ERROR } from '../../src/errors.ts'
-import { STORE_ANSWER_GRACE } from '../../src/lock.ts'
+import { STORE_ANSWER_GRACE } from '../../src/wait.ts'
 import { LockFactory } from '../../src/lock_factory.ts'
 import { LockManager } from '../../src/lock_manager.ts'
 import { DatabaseStore } from '../../src/stores/database/database_store.ts'

@@ -8,7 +8,7 @@
  */
 import { test } from '@japa/runner'
 import { E_LOCK_NOT_OWNED } from '../../src/errors.ts'
-import { STORE_ANSWER_GRACE } from '../../src/lock.ts'
+import { STORE_ANSWER_GRACE } from '../../src/wait.ts'
 import { sleep } from '../../src/wait.ts'
 import { privatePostgresAvailable } from '../helpers/private_postgres.ts'
 import { redisBinariesAvailable } from '../helpers/redis_servers.ts'

@@ -44,8 +44,9 @@ function wholeMs(ttl: number | null): number | null {
  * Locks in a SQL table, through knex (PostgreSQL, MySQL/MariaDB, SQLite).
  * Acquire, release and extend are one atomic statement each, and expiry
  * is computed by the database clock, so servers with skewed clocks agree.
- * On PostgreSQL, waiters are woken by LISTEN/NOTIFY; elsewhere they poll,
- * never past the holder's expiry.
+ * On PostgreSQL every process's releases wake waiters (LISTEN/NOTIFY); on
+ * MySQL and SQLite only this process's do, and waiters poll for the
+ * others', never past the holder's expiry.
  */
 export class DatabaseStore implements LockStore, SemaphoreStore {
   readonly tableName: string

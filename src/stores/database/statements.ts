@@ -53,10 +53,11 @@ interface SqliteConnection {
 const sqliteStatements = new WeakMap<SqliteConnection, Map<string, SqliteStatement>>()
 
 /**
- * Runs the store's statements prepared: the database parses and plans each
- * once per connection, on a connection of the knex pool: pg's
- * `query({ name })`, mysql2's `execute`, kept better-sqlite3 statements.
- * Results have the shape `knex.raw` gives.
+ * Runs the store's statements on a connection of the knex pool through the
+ * driver's own call: prepared (pg's `query({ name })`, mysql2's `execute`,
+ * kept better-sqlite3 statements), else as text (PostgreSQL with
+ * `preparedStatements: false`, or past MAX_CACHED statements). Results
+ * have the shape `knex.raw` gives.
  */
 export class Statements {
   #knex: Knex
@@ -107,11 +108,10 @@ export class Statements {
   }
 
   /**
-   * knex has no public call that runs a statement prepared and nothing
-   * else (`knex.raw` builds and converts the query again on every run:
-   * PostgreSQL pairs measured 10 % slower through it), so this borrows a
+   * knex has no public call that runs a prepared statement alone (`knex.raw`
+   * builds and converts the query again on every run), so this borrows a
    * pool connection as knex's own runner does and uses the driver's call.
-   * `preparedAs`: the name to prepare the statement under; none runs it as text.
+   * `preparedAs`: the name to prepare under; none runs the text as is.
    */
   async #onPoolConnection(sql: string, values: unknown[], preparedAs: string | undefined) {
     const client = this.#knex.client
@@ -171,12 +171,7 @@ export class Statements {
  * mysql2 prepares a statement on its first `execute` on the connection
  * and keeps it there; `query` sends it as text
  */
-export function runMysql(
-  connection: MysqlConnection,
-  sql: string,
-  values: unknown[],
-  prepared: boolean
-) {
+function runMysql(connection: MysqlConnection, sql: string, values: unknown[], prepared: boolean) {
   return new Promise<unknown>((resolve, reject) => {
     const callback: MysqlCallback = (error, rows, fields) => {
       if (error) reject(error)

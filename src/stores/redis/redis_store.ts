@@ -39,7 +39,8 @@ export { type RedisStoreOptions } from './options.ts'
 /**
  * Locks in Redis (a server, Sentinel or Cluster), through ioredis. Every
  * call is one round trip: one Lua script, or one command; without fencing,
- * a refused acquire adds a PTTL.
+ * a refused `SET NX` adds one script (MARK_REFUSED: marks the lock waited
+ * for and reads its PTTL).
  */
 export class RedisStore implements LockStore, SemaphoreStore {
   #connection: Redis | Cluster

@@ -92,7 +92,8 @@ export interface Dialect {
    */
   pruneRows?(table: string, rows: string[]): string
   /**
-   * Rows of a raw result
+   * The rows of a result, whatever the driver's shape (pg `{ rows }`,
+   * mysql2 `[rows, fields]`, better-sqlite3 an array)
    */
   rows(result: unknown): Record<string, unknown>[]
   /**
