@@ -31,7 +31,7 @@ const checks = new WeakMap<LockEventEmitter, (event: string) => boolean>()
 
 /**
  * Whether `emit(event)` would reach anyone. The emitter's `hasListeners`
- * costs ~150 ns, a fifth of a memory lock's acquire and release, so its
+ * is slow next to a memory acquire (cost: docs/benchmarks.md), so its
  * answers are cached until a method that changes listeners is called (a
  * test pins that list). A faked emitter records every event.
  */

@@ -122,24 +122,27 @@ function validateKey(key: unknown): asserts key is string {
  * the Redis store marks a lock waited for with one (WAITED_MARK)
  */
 function assertSerializedLock(value: unknown): asserts value is SerializedLock {
-  const lock = value as Record<string, unknown> | null
-  const problem =
-    typeof lock !== 'object' || lock === null
-      ? 'expected the object returned by lock.serialize()'
-      : typeof lock.owner !== 'string' || lock.owner.length === 0
-        ? '"owner" must be a non-empty string'
-        : lock.owner.includes('\u0000')
-          ? '"owner" must not hold a NUL character'
-          : !isMsOrNull(lock.ttl) || (lock.ttl !== null && !isDuration(lock.ttl))
-            ? '"ttl" must be a number of ms or null'
-            : !isMsOrNull(lock.expirationTime)
-              ? '"expirationTime" must be a timestamp or null'
-              : lock.fencingToken !== undefined &&
-                  lock.fencingToken !== null &&
-                  !Number.isSafeInteger(lock.fencingToken)
-                ? '"fencingToken" must be an integer or null'
-                : null
+  const problem = serializedLockProblem(value as Record<string, unknown> | null)
   if (problem) throw new E_INVALID_SERIALIZED_LOCK(`Cannot restore lock: ${problem}`)
+}
+
+function serializedLockProblem(lock: Record<string, unknown> | null): string | null {
+  if (typeof lock !== 'object' || lock === null) {
+    return 'expected the object returned by lock.serialize()'
+  }
+  if (typeof lock.owner !== 'string' || lock.owner.length === 0) {
+    return '"owner" must be a non-empty string'
+  }
+  if (lock.owner.includes('\u0000')) return '"owner" must not hold a NUL character'
+  if (!isMsOrNull(lock.ttl) || (lock.ttl !== null && !isDuration(lock.ttl))) {
+    return '"ttl" must be a number of ms or null'
+  }
+  if (!isMsOrNull(lock.expirationTime)) return '"expirationTime" must be a timestamp or null'
+  const token = lock.fencingToken
+  if (token !== undefined && token !== null && !Number.isSafeInteger(token)) {
+    return '"fencingToken" must be an integer or null'
+  }
+  return null
 }
 
 /**

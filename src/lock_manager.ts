@@ -5,23 +5,20 @@ import { LockFactory } from './lock_factory.ts'
 import { resolveLockOptions } from './options.ts'
 import type {
   Duration,
+  LockConfig,
   LockEventEmitter,
   LockLogger,
   LockStore,
   ResolvedLockOptions,
-  RetryOptions,
   SerializedLock,
   StoreFactory,
 } from './types.ts'
 
-export interface LockManagerConfig<KnownStores extends Record<string, StoreFactory>> {
-  default: keyof KnownStores
-  stores: KnownStores
-  ttl?: Duration | null
-  retry?: RetryOptions
-  prefix?: string
-  telemetry?: boolean
-}
+/**
+ * The lock config once its stores are resolved to factories
+ */
+export type LockManagerConfig<KnownStores extends Record<string, StoreFactory>> =
+  LockConfig<KnownStores>
 
 /**
  * The `locks` service: stores by name, created on first use and kept

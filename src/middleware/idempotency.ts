@@ -15,22 +15,10 @@ const IN_FLIGHT = 'A request with this Idempotency-Key is still being processed'
 const replayStores = new WeakMap<Settings, Promise<ReplayStore>>()
 
 /**
- * A request carrying an Idempotency-Key. Two locks per key, so every
- * process can tell "same request still in flight" (409) from "key
- * reused for another payload" (422) with nothing but the lock store:
- *
- * - `<key>:<fingerprint>` is taken first: holding it means a request
- *   with this key and this payload is in flight, so failing to take it
- *   is a 409;
- * - `<key>` is taken next: failing to take it while holding our own
- *   fingerprint lock means the holder sent another payload, a 422.
- *
- * Released in reverse order, so the key lock is never held without its
- * fingerprint lock. With `replay`, a completed response is read before
- * the locks (retries of a completed request never wait on each other)
- * and again once both are held; it is written before they are released,
- * so between "not stored yet" and "stored" a retry gets 409, never a
- * second run.
+ * A request carrying an Idempotency-Key: takes `<key>:<fingerprint>`
+ * (held: 409, the same request is in flight), then `<key>` (held: 422,
+ * another payload). Why two locks, and the order of replay reads and
+ * writes: docs/middleware.md.
  */
 export async function guardIdempotent(
   guard: Guard,

@@ -47,11 +47,9 @@ export default class LockMiddleware {
 }
 
 /**
- * The one place a refusal (400, 409, 422, 503) leaves the middleware: it
- * is thrown to the app's exception handler, which renders it through the
- * error's own `handle` (public text and code only, so the app may
- * override it there) and reports a 503 with its cause to the logs; the
- * request's span gets the status and code
+ * Every refusal (400, 409, 422, 503) leaves here: thrown to the app's
+ * exception handler, which renders it through the error's own `handle`
+ * (public text and code only); the request's span gets status and code
  */
 function refuse(ctx: HttpContext, refusal: Refusal): never {
   ctx.logger.debug({ err: refusal }, `adonis-lock: request refused with ${refusal.status}`)

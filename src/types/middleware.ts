@@ -39,9 +39,10 @@ export interface LockMiddlewareOptions {
   idempotency?: 'required' | 'optional'
   /**
    * Bound of each store call of a guarded request (taking the lock,
-   * releasing it, reading and writing a replay record). Past it the
-   * request gets 503 before the route runs, or, after the route ran, the
-   * failure is logged and the response goes out. Default: `'3s'`.
+   * releasing it, reading and writing a replay record; with `wait`, taking
+   * the lock is bounded by `wait` instead). Past it the request gets 503
+   * before the route runs, or, after the route ran, the failure is logged
+   * and the response goes out. Default: `'3s'`.
    */
   timeout?: Duration
   /**
