@@ -18,7 +18,12 @@ export default class LockPrune extends LockCommand {
   ]
 
   async run() {
-    const manager = await this.manager()
+    let manager
+    try {
+      manager = await this.manager()
+    } catch (error) {
+      return this.fail(error)
+    }
     const names = this.store ? [this.store] : manager.storeNames.map(String)
     let prunable = 0
     for (const name of names) {

@@ -339,6 +339,32 @@ test.group('Commands | lock:prune', (group) => {
   })
 })
 
+test.group('Commands | a broken config/lock.ts', (group) => {
+  group.each.timeout(30_000)
+
+  test('every command exits with code 1 and the message', async ({ assert, cleanup }) => {
+    const { app, ace } = await setupConsoleApp(cleanup)
+    app.container.bind('lock.manager', () => {
+      throw new errors.E_INVALID_LOCK_CONFIG('config/lock.ts: no stores')
+    })
+    for (const [name, args] of [
+      ['lock:status', ['a']],
+      ['lock:release', ['a', '--force']],
+      ['lock:prune', []],
+      ['lock:prune', ['--store=memory']],
+    ] as const) {
+      const command = await ace.exec(name, [...args])
+      command.assertFailed()
+      /**
+       * A message, not an exception ace prints with its stack
+       */
+      assert.isUndefined(command.error, `${name} threw`)
+      assert.equal(command.exitCode, 1, name)
+      assert.include(output(command), 'config/lock.ts: no stores', name)
+    }
+  })
+})
+
 test.group('Commands | database store (SQLite)', (group) => {
   group.each.timeout(30_000)
 
