@@ -831,6 +831,39 @@ test.group('Redis store | waking waiters', (group) => {
     assert.equal(await subscribers(connection, channel), 0)
   })
 
+  test('a store closing after its connection ended leaves the subscriber of a newer store alone', async ({
+    assert,
+    cleanup,
+  }) => {
+    const channel = uniqueKey('adonis-lock-test-channel')
+    const { connection, prefix } = setup(cleanup, { channel })
+    const duplicate = connection.duplicate.bind(connection)
+    let opened = 0
+    connection.duplicate = (...args) => {
+      opened++
+      return duplicate(...args)
+    }
+    const first = new RedisStore({ connection, channel })
+    await first.waitForRelease(`${prefix}:a`, 1)
+    /**
+     * The app ended the connection the subscriber was duplicated from, then
+     * a store joined again
+     */
+    connection.emit('end')
+    const second = new RedisStore({ connection, channel })
+    await second.waitForRelease(`${prefix}:b`, 1)
+    assert.equal(opened, 2)
+
+    await first.close()
+    const third = new RedisStore({ connection, channel })
+    await third.waitForRelease(`${prefix}:c`, 1)
+    assert.equal(opened, 2, 'a third subscriber connection was opened')
+    assert.equal(await untilSubscribers(connection, channel, 1), 1)
+    await third.close()
+    await second.close()
+    assert.equal(await untilSubscribers(connection, channel, 0), 0)
+  })
+
   test('a given subscriber connection is used, and left open', async ({ assert, cleanup }) => {
     const channel = uniqueKey('adonis-lock-test-channel')
     const subscriber = new Redis({ port })

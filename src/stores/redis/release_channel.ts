@@ -110,7 +110,7 @@ export class ReleaseChannel {
    */
   async leave(): Promise<void> {
     if (--this.#users > 0) return
-    joined.get(this.#source)?.delete(this.#id)
+    this.#unjoin()
     this.#connection.off('message', this.#dispatch)
     this.#connection.off('ready', this.#subscribe)
     this.waiters.wakeAll()
@@ -138,9 +138,18 @@ export class ReleaseChannel {
    * Waiters still waiting poll.
    */
   #sourceEnded = () => {
-    joined.get(this.#source)?.delete(this.#id)
+    this.#unjoin()
     this.#connection.disconnect()
     this.waiters.wakeAll()
+  }
+
+  /**
+   * Once the source ended, a channel of the same id may have replaced this
+   * one: that one stays
+   */
+  #unjoin() {
+    const channels = joined.get(this.#source)
+    if (channels?.get(this.#id) === this) channels.delete(this.#id)
   }
 
   #reportError = (error: unknown) => {
