@@ -29,16 +29,21 @@ class SemaphoreSlots implements LockStore {
     this.#store = store
     this.#limit = limit
     /**
+     * Waiters stand in line only while every slot is taken (a release
+     * wakes one of them), so a newcomer joins the line too, as with locks
+     */
+    if (store.waitForSlot) {
+      this.waitForRelease = (key, ms, signal, claim) => store.waitForSlot!(key, ms, signal, claim)
+      if (store.hasSlotWaiters) this.hasWaiters = store.hasSlotWaiters.bind(store)
+      return
+    }
+    /**
      * Without the lock's claim: a lock release must not hand its key to a
      * slot waiter
      */
     if (store.waitForRelease) {
       this.waitForRelease = (key, ms, signal) => store.waitForRelease!(key, ms, signal)
     }
-    /**
-     * Waiters stand in line only while every slot is taken (a release
-     * wakes one of them), so a newcomer joins the line too, as with locks
-     */
     if (store.hasWaiters) this.hasWaiters = store.hasWaiters.bind(store)
   }
 

@@ -278,6 +278,34 @@ for (const dialect of TEST_DIALECTS) {
       assert.equal(await measure(() => store.exists('k')), 1)
     })
 
+    test('a free lock is taken at once while semaphore waiters of the same key wait', async ({
+      assert,
+    }) => {
+      const locks = new LockFactory(storeOn())
+      const semaphore = locks.createSemaphore('x', 1, '10s')
+      assert.isTrue(await semaphore.acquire())
+      const stop = new AbortController()
+      const waiting = [1, 2].map(() =>
+        locks
+          .createSemaphore('x', 1, '10s')
+          .acquire({ signal: stop.signal, retry: { delay: '10s' } })
+          .catch(() => false)
+      )
+      await sleep(200)
+      /**
+       * Behind the semaphore waiters it would wait its whole retry delay
+       */
+      const startedAt = performance.now()
+      const lock = locks.createLock('x', '10s')
+      assert.isTrue(await lock.acquire({ retry: { delay: '10s', timeout: '15s' } }))
+      const took = performance.now() - startedAt
+      stop.abort()
+      await Promise.all(waiting)
+      await lock.release()
+      await semaphore.release()
+      assert.isBelow(took, 5000, 'the free lock waited a retry delay behind the semaphore waiters')
+    }).timeout(30_000)
+
     test('a failed acquire reports how long the holder still has', async ({ assert }) => {
       const store = storeOn()
       assert.deepInclude(await store.save('k', 'holder', 5000), { acquired: true })
@@ -1024,12 +1052,9 @@ for (const dialect of TEST_DIALECTS) {
         const store = storeOn()
         await store.saveSlot('pool', 'a', 2, 30_000)
         await store.saveSlot('pool', 'b', 2, 30_000)
-        await store.waitForRelease!('pool', 300)
+        await store.waitForSlot('pool', 300)
 
-        const waiters = [
-          store.waitForRelease!('pool', 30_000),
-          store.waitForRelease!('pool', 30_000),
-        ]
+        const waiters = [store.waitForSlot('pool', 30_000), store.waitForSlot('pool', 30_000)]
         await store.forceDeleteSlots('pool', 2)
         assert.isTrue(await settlesWithin(Promise.all(waiters), 15_000))
       }).timeout(60_000)

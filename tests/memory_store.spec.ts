@@ -26,3 +26,33 @@ test.group('Memory store | fencing tokens', () => {
     assert.isAbove(restarted.fencingToken!, first.fencingToken!)
   })
 })
+
+test.group('Memory store | a lock and a semaphore of one key', () => {
+  test('a free lock is taken at once while semaphore waiters of the same key wait', async ({
+    assert,
+  }) => {
+    const locks = new LockFactory(new MemoryStore())
+    const semaphore = locks.createSemaphore('x', 1, '10s')
+    assert.isTrue(await semaphore.acquire())
+    const stop = new AbortController()
+    const waiting = [1, 2].map(() =>
+      locks
+        .createSemaphore('x', 1, '10s')
+        .acquire({ signal: stop.signal, retry: { delay: '10s' } })
+        .catch(() => false)
+    )
+    await sleep(200)
+    /**
+     * Behind the semaphore waiters it would wait its whole retry delay
+     */
+    const startedAt = performance.now()
+    const lock = locks.createLock('x', '10s')
+    assert.isTrue(await lock.acquire({ retry: { delay: '10s', timeout: '15s' } }))
+    const took = performance.now() - startedAt
+    stop.abort()
+    await Promise.all(waiting)
+    await lock.release()
+    await semaphore.release()
+    assert.isBelow(took, 5000, 'the free lock waited a retry delay behind the semaphore waiters')
+  }).timeout(30_000)
+})

@@ -864,6 +864,35 @@ test.group('Redis store | waking waiters', (group) => {
     assert.equal(await untilSubscribers(connection, channel, 0), 0)
   })
 
+  test('a free lock is taken at once while semaphore waiters of the same key wait', async ({
+    assert,
+    cleanup,
+  }) => {
+    const locks = setup(cleanup).locks
+    const semaphore = locks.createSemaphore('x', 1, '10s')
+    assert.isTrue(await semaphore.acquire())
+    const stop = new AbortController()
+    const waiting = [1, 2].map(() =>
+      locks
+        .createSemaphore('x', 1, '10s')
+        .acquire({ signal: stop.signal, retry: { delay: '10s' } })
+        .catch(() => false)
+    )
+    await sleep(200)
+    /**
+     * Behind the semaphore waiters it would wait its whole retry delay
+     */
+    const startedAt = performance.now()
+    const lock = locks.createLock('x', '10s')
+    assert.isTrue(await lock.acquire({ retry: { delay: '10s', timeout: '15s' } }))
+    const took = performance.now() - startedAt
+    stop.abort()
+    await Promise.all(waiting)
+    await lock.release()
+    await semaphore.release()
+    assert.isBelow(took, 5000, 'the free lock waited a retry delay behind the semaphore waiters')
+  }).timeout(30_000)
+
   test('a given subscriber connection is used, and left open', async ({ assert, cleanup }) => {
     const channel = uniqueKey('adonis-lock-test-channel')
     const subscriber = new Redis({ port })

@@ -13,6 +13,7 @@ import { MemoryStore } from '../src/stores/memory.ts'
 import { RedisStore } from '../src/stores/redis/redis_store.ts'
 import { settleWithin, sleep } from '../src/wait.ts'
 import { RecordingEmitter } from './helpers/recording_emitter.ts'
+import { WaitersMemoryStore } from './helpers/waiters_memory_store.ts'
 import {
   DIALECT_LABELS,
   TEST_DIALECTS,
@@ -102,6 +103,57 @@ async function contend(
   workers.forEach((worker) => worker.go())
   return Promise.all(workers.map((worker) => worker.result<SemaphoreContendResult>()))
 }
+
+test.group('Semaphores | waiting line', (group) => {
+  group.each.timeout(20_000)
+
+  const redisStore = (cleanup: TestContext['cleanup']) => {
+    const connection = new Redis({ port })
+    const store = new RedisStore({ connection })
+    cleanup(async () => {
+      await store.close()
+      await connection.quit()
+    })
+    return store
+  }
+
+  for (const [name, createStore, skip] of [
+    ['memory store line', () => new MemoryStore(), false],
+    ['shared waiting line (src/waiting)', () => new WaitersMemoryStore(), false],
+    ['Redis store', redisStore, !redisAvailable],
+  ] as const) {
+    test(`a waiter refused after its retry delay keeps its place (${name})`, async ({
+      assert,
+      cleanup,
+    }) => {
+      const locks = new LockFactory(createStore(cleanup), {
+        prefix: uniqueKey('adonis-lock-test'),
+      })
+      const holder = locks.createSemaphore('pool', 1, '10s')
+      assert.isTrue(await holder.acquire())
+      const served: string[] = []
+      const first = locks
+        .createSemaphore('pool', 1, '10s')
+        .acquire({ retry: { delay: 40, timeout: '15s' } })
+        .then((acquired) => acquired && served.push('first'))
+      await sleep(10)
+      const second = locks
+        .createSemaphore('pool', 1, '10s')
+        .acquire({ retry: { delay: '10s', timeout: '15s' } })
+        .then((acquired) => acquired && served.push('second'))
+      /**
+       * The first one's delay runs out a few times: it tries, is refused
+       * and waits again
+       */
+      await sleep(300)
+      await holder.release()
+      for (let tick = 0; tick < 200 && served.length === 0; tick++) await sleep(10)
+      assert.deepEqual(served, ['first'], 'the slot went to the waiter that came later')
+      await locks.createSemaphore('pool', 1).forceRelease()
+      await Promise.all([first, second])
+    }).skip(skip, 'Redis is not reachable on 127.0.0.1:6379')
+  }
+})
 
 test.group('Semaphores | memory store', () => {
   test('40 contenders on 4 slots: never more than 4 holders, 4 reached, all served', async ({

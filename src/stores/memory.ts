@@ -48,7 +48,11 @@ interface WaitLine {
 export class MemoryStore implements LockStore, SemaphoreStore {
   #holders = new Map<string, Holder>()
   #semaphores = new Map<string, HeldSlots>()
+  /**
+   * Waiters by key: those of a lock, and apart, those of a semaphore
+   */
   #lines = new Map<string, WaitLine>()
+  #slotLines = new Map<string, WaitLine>()
 
   /**
    * One counter for every key, with nothing kept per key once a lock is
@@ -82,13 +86,13 @@ export class MemoryStore implements LockStore, SemaphoreStore {
     const holder = this.#holders.get(key)
     if (!holder || holder.owner !== owner) throw new E_LOCK_NOT_OWNED()
     this.#holders.delete(key)
-    this.#wakeOne(key, owner)
+    this.#wakeOne(this.#lines, key, owner)
     if (this.#isExpired(holder, performance.now())) throw new E_LOCK_NOT_OWNED()
   }
 
   async forceDelete(key: string): Promise<void> {
     this.#holders.delete(key)
-    this.#wakeOne(key)
+    this.#wakeOne(this.#lines, key)
   }
 
   async exists(key: string): Promise<boolean> {
@@ -128,26 +132,50 @@ export class MemoryStore implements LockStore, SemaphoreStore {
     signal?: AbortSignal,
     claim?: LockClaim
   ): Promise<void> {
-    let line = this.#lines.get(key)
+    return this.#wait(this.#lines, key, ms, signal, claim, () => this.#current(key) === undefined)
+  }
+
+  hasSlotWaiters(key: string): boolean {
+    return this.#slotLines.has(key)
+  }
+
+  async waitForSlot(key: string, ms: number, signal?: AbortSignal, claim?: LockClaim) {
+    return this.#wait(this.#slotLines, key, ms, signal, claim, () => {
+      const semaphore = this.#liveSemaphore(key, performance.now())
+      return !semaphore || semaphore.slots.size < semaphore.limit
+    })
+  }
+
+  async #wait(
+    lines: Map<string, WaitLine>,
+    key: string,
+    ms: number,
+    signal: AbortSignal | undefined,
+    claim: LockClaim | undefined,
+    isFree: () => boolean
+  ): Promise<void> {
+    let line = lines.get(key)
     if (!line) {
       line = { mutex: new Mutex(), release: null, size: 0 }
-      this.#lines.set(key, line)
+      lines.set(key, line)
     }
     line.size++
     try {
-      await this.#waitInLine(key, line, ms, signal, claim)
+      await this.#waitInLine(lines, key, line, ms, signal, claim, isFree)
     } finally {
       line.size--
-      this.#dropIfEmpty(key, line)
+      dropIfEmpty(lines, key, line)
     }
   }
 
   async #waitInLine(
+    lines: Map<string, WaitLine>,
     key: string,
     line: WaitLine,
     ms: number,
     signal: AbortSignal | undefined,
-    claim: LockClaim | undefined
+    claim: LockClaim | undefined,
+    isFree: () => boolean
   ) {
     const deadline = performance.now() + ms
     let unlock: MutexInterface.Releaser | undefined
@@ -175,42 +203,15 @@ export class MemoryStore implements LockStore, SemaphoreStore {
       /**
        * Released while we stood in line: no need to wait for the next one
        */
-      if (this.#isFree(key)) return
+      if (isFree()) return
       line.release ??= Promise.withResolvers<void>()
       await settleWithin(line.release.promise, deadline - performance.now(), signal)
     } catch (error) {
       keepPlace = false
       throw error
     } finally {
-      this.#passOnAfterTry(key, line, unlock, keepPlace ? claim!.owner : undefined)
+      passOnAfterTry(lines, key, line, unlock, keepPlace ? claim!.owner : undefined)
     }
-  }
-
-  /**
-   * The next in line gets its turn after the head tried, so it does not
-   * race the head for the lock it was woken for; a head back in line by
-   * then keeps it
-   */
-  #passOnAfterTry(
-    key: string,
-    line: WaitLine,
-    unlock: MutexInterface.Releaser,
-    owner: string | undefined
-  ) {
-    if (owner !== undefined) line.head = { owner, unlock }
-    setImmediate(() => {
-      if (owner === undefined) {
-        unlock()
-      } else if (line.head?.unlock === unlock) {
-        line.head = undefined
-        unlock()
-      }
-      this.#dropIfEmpty(key, line)
-    })
-  }
-
-  #dropIfEmpty(key: string, line: WaitLine) {
-    if (line.size === 0 && !line.head && this.#lines.get(key) === line) this.#lines.delete(key)
   }
 
   async saveSlot(
@@ -244,12 +245,12 @@ export class MemoryStore implements LockStore, SemaphoreStore {
     const semaphore = this.#liveSemaphore(key, performance.now())
     if (!semaphore?.slots.delete(owner)) throw new E_LOCK_NOT_OWNED()
     if (semaphore.slots.size === 0) this.#semaphores.delete(key)
-    this.#wakeOne(key, owner)
+    this.#wakeOne(this.#slotLines, key, owner)
   }
 
   async forceDeleteSlots(key: string): Promise<void> {
     this.#semaphores.delete(key)
-    this.#wakeOne(key)
+    this.#wakeOne(this.#slotLines, key)
   }
 
   async extendSlot(key: string, owner: string, duration: number): Promise<void> {
@@ -275,21 +276,11 @@ export class MemoryStore implements LockStore, SemaphoreStore {
   }
 
   /**
-   * Whether a new owner could take the key now, as a lock or a semaphore
-   */
-  #isFree(key: string): boolean {
-    const semaphore = this.#liveSemaphore(key, performance.now())
-    return (
-      this.#current(key) === undefined && (!semaphore || semaphore.slots.size < semaphore.limit)
-    )
-  }
-
-  /**
    * Holders and waiters of this store, for diagnostics and tests
    */
   get size(): { locks: number; waiting: number } {
     let waiting = 0
-    for (const line of this.#lines.values()) waiting += line.size
+    for (const line of [...this.#lines.values(), ...this.#slotLines.values()]) waiting += line.size
     return { locks: this.#holders.size, waiting }
   }
 
@@ -310,8 +301,8 @@ export class MemoryStore implements LockStore, SemaphoreStore {
    * then tries before any timer fires, not after a macrotask in which a
    * waiter further back, its retry delay over, could take the lock first.
    */
-  #wakeOne(key: string, releaser?: string) {
-    const line = this.#lines.get(key)
+  #wakeOne(lines: Map<string, WaitLine>, key: string, releaser?: string) {
+    const line = lines.get(key)
     if (line?.head && line.head.owner === releaser) {
       const { unlock } = line.head
       line.head = undefined
@@ -340,4 +331,32 @@ export class MemoryStore implements LockStore, SemaphoreStore {
     }
     this.#sweptAt = Math.max(1024, (this.#holders.size + this.#semaphores.size) * 2)
   }
+}
+
+/**
+ * The next in line gets its turn after the head tried, so it does not
+ * race the head for the lock it was woken for; a head back in line by
+ * then keeps it
+ */
+function passOnAfterTry(
+  lines: Map<string, WaitLine>,
+  key: string,
+  line: WaitLine,
+  unlock: MutexInterface.Releaser,
+  owner: string | undefined
+) {
+  if (owner !== undefined) line.head = { owner, unlock }
+  setImmediate(() => {
+    if (owner === undefined) {
+      unlock()
+    } else if (line.head?.unlock === unlock) {
+      line.head = undefined
+      unlock()
+    }
+    dropIfEmpty(lines, key, line)
+  })
+}
+
+function dropIfEmpty(lines: Map<string, WaitLine>, key: string, line: WaitLine) {
+  if (line.size === 0 && !line.head && lines.get(key) === line) lines.delete(key)
 }

@@ -160,6 +160,19 @@ export interface SemaphoreStore {
    * Owners holding an unexpired slot
    */
   slotOwners(key: string, limit: number): Promise<string[]>
+  /**
+   * Like `waitForRelease`, for a slot of the key: resolves when a slot is
+   * released (or may have been), or after `ms`. Slot waiters stand in a
+   * line of their own, apart from the lock of the same key, in the order
+   * of `claim.waitingSince`; nothing is ever handed to them. Without it,
+   * semaphores wait through `waitForRelease` with no claim (a waiter then
+   * loses its place at each try) and share the lock's `hasWaiters`.
+   */
+  waitForSlot?(key: string, ms: number, signal?: AbortSignal, claim?: LockClaim): Promise<void>
+  /**
+   * Whether slot waiters of this process stand in line for the key
+   */
+  hasSlotWaiters?(key: string): boolean
 }
 
 /**

@@ -15,6 +15,9 @@
  * - others poll: a release here does not wake other processes (MySQL,
  *   SQLite), so turns there are counted in time.
  *
+ * A semaphore's waiters stand in a line of their own, under another key
+ * than its lock's, and are never handed a lock.
+ *
  * The Redis and database stores keep only what is theirs (a release
  * message, a LISTEN) and call `Waiters`: wait, has, trying, handOver,
  * wakeFirst, wakeAll, extended. The memory store hands nothing over: an

@@ -64,13 +64,15 @@ export class Waiters {
   /**
    * Resolves when woken or after `ms` (undefined), when a release of this
    * process handed the lock to `claim` (the hand-over), or rejects with
-   * the signal's reason
+   * the signal's reason. `since`: the waiter's place in line, for one
+   * that has no claim (a semaphore's)
    */
   wait(
     key: string,
     ms: number,
     signal?: AbortSignal,
-    claim?: WaiterClaim
+    claim?: WaiterClaim,
+    since: number = claim?.waitingSince ?? arrivalAt()
   ): Promise<Handoff | undefined> {
     if (signal?.aborted) return Promise.reject(signal.reason)
     this.#turns.backInLine(key, claim?.owner)
@@ -94,7 +96,7 @@ export class Waiters {
     }
     const waiter: Waiter = {
       claim,
-      since: claim?.waitingSince ?? arrivalAt(),
+      since,
       settle(handoff) {
         if (state === 'settled') return
         finish()

@@ -17,7 +17,7 @@ import {
   type Dialect,
   type DialectStatements,
 } from './dialects/main.ts'
-import { storedKey } from './keys.ts'
+import { slotWaitersKey, storedKey } from './keys.ts'
 import {
   DEFAULT_TABLE_NAME,
   pruneIntervalOf,
@@ -130,6 +130,25 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
   }
 
   /**
+   * Slot waiters stand in a line of their own, woken by slot releases
+   */
+  async waitForSlot(key: string, ms: number, signal?: AbortSignal, claim?: LockClaim) {
+    if (this.#closed) return sleep(ms, signal)
+    const line = slotWaitersKey(this.#key(key))
+    const since = claim?.waitingSince
+    if (this.#dialect.name !== 'postgres') {
+      await this.#waiters.wait(line, ms, signal, undefined, since)
+      return
+    }
+    this.#listener ??= new ReleaseListener(this.#knex, this.#channel)
+    await this.#listener.wait(line, ms, signal, undefined, since)
+  }
+
+  hasSlotWaiters(key: string): boolean {
+    return !this.#closed && this.#waiters.has(slotWaitersKey(this.#key(key)))
+  }
+
+  /**
    * Made before the first wait (the LISTEN connection opens only then), so
    * that the first tries of this process already stand in line
    */
@@ -217,7 +236,7 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
       channel: this.#channel,
     })
     if (this.#dialect.changes(result) === 0) throw new E_LOCK_NOT_OWNED()
-    this.#wakeHere(key, 1)
+    this.#wakeHere(this.#key(key), 1)
   }
 
   async #handOver(key: string, owner: string, claim: LockClaim): Promise<AcquireResult> {
@@ -236,16 +255,17 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
       key: this.#key(key),
       channel: this.#channel,
     })
-    this.#wakeHere(key, this.#dialect.changes(result))
+    this.#wakeHere(this.#key(key), this.#dialect.changes(result))
   }
 
   /**
    * MySQL and SQLite: a release wakes as many waiters of this process as it
-   * freed locks or slots (PostgreSQL's come back through NOTIFY)
+   * freed locks or slots (PostgreSQL's come back through NOTIFY). `line`:
+   * the stored key, or the line of a semaphore's waiters
    */
-  #wakeHere(key: string, freed: number) {
+  #wakeHere(line: string, freed: number) {
     for (let woken = 0; woken < freed; woken++) {
-      if (!this.#localWaiters?.wakeFirst(this.#key(key))) return
+      if (!this.#localWaiters?.wakeFirst(line)) return
     }
   }
 
@@ -313,7 +333,7 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
       channel: this.#channel,
     })
     if (this.#dialect.changes(result) === 0) throw new E_LOCK_NOT_OWNED()
-    this.#wakeHere(key, 1)
+    this.#wakeHere(slotWaitersKey(this.#key(key)), 1)
   }
 
   async forceDeleteSlots(key: string, limit: number): Promise<void> {
@@ -322,7 +342,7 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
       ...bindings,
       channel: this.#channel,
     })
-    this.#wakeHere(key, this.#dialect.changes(result))
+    this.#wakeHere(slotWaitersKey(this.#key(key)), this.#dialect.changes(result))
   }
 
   async extendSlot(key: string, owner: string, duration: number, limit: number): Promise<void> {

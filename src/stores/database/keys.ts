@@ -56,9 +56,17 @@ export function fencingKey(stored: string): string {
 }
 
 /**
- * The stored key whose waiters a released row concerns: a slot's is its
- * semaphore's
+ * The line of waiters a released row wakes: a lock's is its stored key, a
+ * slot's that of its semaphore's waiters (`slotWaitersKey`)
  */
 export function releasedKey(row: string): string {
-  return row.replace(SLOT_ROW, '')
+  return SLOT_ROW.test(row) ? slotWaitersKey(row.replace(SLOT_ROW, '')) : row
+}
+
+/**
+ * The line of a semaphore's waiters, apart from its key's lock: the name
+ * of its fencing row, which no lock has
+ */
+export function slotWaitersKey(stored: string): string {
+  return fencingKey(stored)
 }

@@ -105,9 +105,10 @@ export class ReleaseListener {
     key: string,
     ms: number,
     signal?: AbortSignal,
-    claim?: WaiterClaim
+    claim?: WaiterClaim,
+    since?: number
   ): Promise<Handoff | undefined> {
-    const waiting = this.waiters.wait(key, ms, signal, claim)
+    const waiting = this.waiters.wait(key, ms, signal, claim, since)
     this.#connect()
     return waiting
   }

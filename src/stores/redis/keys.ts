@@ -25,6 +25,15 @@ export function slotsKey(key: string): string {
 }
 
 /**
+ * What a slot release publishes, and the waiting line of the semaphore's
+ * waiters: apart from the lock's, which is the key itself (no key holds a
+ * NUL)
+ */
+export function slotsMessage(key: string): string {
+  return `${key}\0slots`
+}
+
+/**
  * The fencing counter of a key, shared by its lock and its slots
  */
 export function counterKey(key: string): string {

@@ -10,7 +10,7 @@ import type {
   SemaphoreStore,
 } from '../../types.ts'
 import { releaseUnknown } from '../release_unknown.ts'
-import { counterKey, counterTtl, lockKey, slotsKey } from './keys.ts'
+import { counterKey, counterTtl, lockKey, slotsKey, slotsMessage } from './keys.ts'
 import {
   checkRedisStoreOptions,
   DEFAULT_RELEASE_CHANNEL,
@@ -209,12 +209,17 @@ export class RedisStore implements LockStore, SemaphoreStore {
   }
 
   async deleteSlot(key: string, owner: string): Promise<void> {
-    const released = await this.#run(RELEASE_SLOT, 1, [slotsKey(key), owner, this.#channel, key])
+    const released = await this.#run(RELEASE_SLOT, 1, [
+      slotsKey(key),
+      owner,
+      this.#channel,
+      slotsMessage(key),
+    ])
     if (!isOne(released)) throw new E_LOCK_NOT_OWNED()
   }
 
   async forceDeleteSlots(key: string): Promise<void> {
-    await this.#run(FORCE_RELEASE_SLOTS, 1, [slotsKey(key), this.#channel, key])
+    await this.#run(FORCE_RELEASE_SLOTS, 1, [slotsKey(key), this.#channel, slotsMessage(key)])
   }
 
   async extendSlot(key: string, owner: string, duration: number): Promise<void> {
@@ -245,10 +250,25 @@ export class RedisStore implements LockStore, SemaphoreStore {
     claim?: LockClaim
   ): Promise<Handoff | undefined> {
     if (this.#closed) return sleep(ms, signal).then(() => undefined)
-    this.#releases ??= this.#subscriber
+    return this.#join().wait(key, ms, signal, claim && { ...claim, store: this })
+  }
+
+  hasSlotWaiters(key: string): boolean {
+    return this.#releases?.waiters.has(slotsMessage(key)) ?? false
+  }
+
+  /**
+   * Slot waiters stand in a line of their own, woken by slot releases
+   */
+  async waitForSlot(key: string, ms: number, signal?: AbortSignal, claim?: LockClaim) {
+    if (this.#closed) return sleep(ms, signal)
+    await this.#join().wait(slotsMessage(key), ms, signal, undefined, claim?.waitingSince)
+  }
+
+  #join(): ReleaseChannel {
+    return (this.#releases ??= this.#subscriber
       ? ReleaseChannel.join(this.#subscriber, this.#channel, false)
-      : ReleaseChannel.join(this.#connection, this.#channel, true)
-    return this.#releases.wait(key, ms, signal, claim && { ...claim, store: this })
+      : ReleaseChannel.join(this.#connection, this.#channel, true))
   }
 
   /**

@@ -86,13 +86,15 @@ export class ReleaseChannel {
   /**
    * Resolves when the key is released, after `ms`, when a release of this
    * process hands the lock to `claim`, or rejects with the signal's reason.
-   * A subscriber that is down only means the wait lasts `ms`.
+   * A subscriber that is down only means the wait lasts `ms`. `since`: the
+   * place in line of a waiter without claim (Waiters.wait)
    */
   async wait(
     key: string,
     ms: number,
     signal?: AbortSignal,
-    claim?: WaiterClaim
+    claim?: WaiterClaim,
+    since?: number
   ): Promise<Handoff | undefined> {
     signal?.throwIfAborted()
     const releasedAt = this.#unclaimed.get(key)
@@ -101,7 +103,7 @@ export class ReleaseChannel {
       if (performance.now() - releasedAt < UNCLAIMED_FOR) return
     }
     if (ms <= 0) return
-    return this.waiters.wait(key, ms, signal, claim)
+    return this.waiters.wait(key, ms, signal, claim, since)
   }
 
   /**
