@@ -4,6 +4,7 @@ import { errors, LockFactory } from '../index.ts'
 import { RedisStore } from '../src/stores/main.ts'
 import { settleWithin, sleep } from '../src/wait.ts'
 import { RedisServer, redisBinariesAvailable } from './helpers/redis_servers.ts'
+import { StallingHandOverStore } from './helpers/waiters_memory_store.ts'
 
 const binaries = redisBinariesAvailable()
 
@@ -86,4 +87,29 @@ test.group('Redis store | a hand-over that fails', (group) => {
       assert.instanceOf(outcome, errors.E_LOCK_STORAGE_ERROR, 'the waiter is still waiting')
     }
   })
+})
+
+test.group('Waiting line | a hand-over that never answers', () => {
+  test('acquire() outlives its retry.timeout by at most 1 s when a hand-over to it stalls', async ({
+    assert,
+  }) => {
+    const locks = new LockFactory(new StallingHandOverStore())
+    const holder = locks.createLock('job', '10s')
+    assert.isTrue(await holder.acquire())
+    const startedAt = performance.now()
+    const acquire = locks
+      .createLock('job', '10s')
+      .acquire({ retry: { timeout: 200, delay: 1000 } })
+      .catch((error: unknown) => error)
+    await sleep(50)
+    holder.release().catch(() => {})
+    const outcome = await acquire
+    const took = performance.now() - startedAt
+    assert.instanceOf(outcome, errors.E_LOCK_STORAGE_ERROR)
+    /**
+     * README: "a store that does not answer fails the call ... at most 1 s
+     * past it" (a try after the hand-over's grace took 1 s more)
+     */
+    assert.isAtMost(Math.round(took), 200 + 1000 + 500)
+  }).timeout(10_000)
 })

@@ -1,4 +1,4 @@
-import { E_LOCK_NOT_OWNED } from '../errors.ts'
+import { E_LOCK_NOT_OWNED, E_LOCK_STORAGE_ERROR } from '../errors.ts'
 import debug from '../debug.ts'
 import type { AcquireResult, Handoff, LockClaim } from '../types.ts'
 import { Turns } from './turns.ts'
@@ -12,7 +12,8 @@ const FIRST_TRY_HEAD_START = 10
 
 /**
  * A waiter being handed the lock stops waiting on its own timer; should
- * the store call never answer, it gives up this long after its timer
+ * the store call never answer, its acquire fails this long after its
+ * timer (a try then would take as long again, past the timeout)
  */
 const HANDOVER_GRACE = 1000
 
@@ -109,7 +110,14 @@ export class Waiters {
     }
     const onTimer = () => {
       if (state === 'taken') {
-        timer = setTimeout(() => waiter.settle(), HANDOVER_GRACE)
+        timer = setTimeout(() => {
+          finish()
+          reject(
+            new E_LOCK_STORAGE_ERROR(
+              `the store did not hand the lock over within ${HANDOVER_GRACE} ms`
+            )
+          )
+        }, HANDOVER_GRACE)
         return
       }
       /**
