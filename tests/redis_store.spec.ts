@@ -13,6 +13,7 @@ import { RedisStore } from '../src/stores/redis/redis_store.ts'
 import * as scripts from '../src/stores/redis/scripts/main.ts'
 import { WAITED_MARK } from '../src/stores/redis/scripts/main.ts'
 import type { SerializedLock } from '../src/types.ts'
+import { watchCalls } from '../src/testing/helpers.ts'
 import { settleWithin, sleep } from '../src/wait.ts'
 import { setupLockApp } from './helpers/app.ts'
 import { runStandalone } from './helpers/exits.ts'
@@ -892,6 +893,48 @@ test.group('Redis store | waking waiters', (group) => {
     await semaphore.release()
     assert.isBelow(took, 5000, 'the free lock waited a retry delay behind the semaphore waiters')
   }).timeout(30_000)
+
+  test("after an impostor's refused release, a newcomer joins the line while the real holder holds", async ({
+    assert,
+    cleanup,
+  }) => {
+    const { locks, store } = setup(cleanup)
+    const first = locks.createLock('held', '20s')
+    assert.isTrue(await first.acquire())
+    /**
+     * The holder gets the lock by a hand-over: it is held in this process
+     */
+    const holder = locks.createLock('held', '20s')
+    const handed = holder.acquire({ retry: { delay: '30s', timeout: '15s' } })
+    for (let tick = 0; tick < 400 && !store.hasWaiters(holder.storeKey); tick++) await sleep(5)
+    await first.release()
+    assert.isTrue(await handed)
+
+    /**
+     * A waiter in line when an impostor's release is refused; it gives up
+     */
+    const waiter = locks
+      .createLock('held', '20s')
+      .acquire({ retry: { delay: '30s', timeout: 500 } })
+    await sleep(100)
+    const impostor = locks.restoreLock({ ...holder.serialize(), owner: 'impostor' })
+    await assert.rejects(() => impostor.release())
+    assert.isFalse(await waiter)
+    /**
+     * Refused again with nobody in line: the store releases as usual
+     */
+    await assert.rejects(() => impostor.release())
+
+    const { calls } = watchCalls(store)
+    const newcomer = locks.createLock('held', '20s')
+    const waiting = newcomer.acquire({ retry: { delay: '30s', timeout: '15s' } })
+    await sleep(200)
+    assert.equal(calls.saves, 0, 'the newcomer spent a refused try while the holder held the lock')
+    await holder.release()
+    assert.isTrue(await waiting)
+    assert.equal(calls.saves, 0)
+    await newcomer.release()
+  })
 
   test('a given subscriber connection is used, and left open', async ({ assert, cleanup }) => {
     const channel = uniqueKey('adonis-lock-test-channel')

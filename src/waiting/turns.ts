@@ -72,6 +72,11 @@ export interface Turn {
    */
   heldHereUntil: number
   /**
+   * `heldHereUntil` when the release in progress began: back to it should
+   * the store refuse the release (not the owner)
+   */
+  heldBeforeRelease: number
+  /**
    * Where others poll: the owner of the first waiter to try after a pause,
    * until a refused try of its shows another process took the lock
    */
@@ -161,7 +166,18 @@ export class Turns {
    */
   releasing(key: string) {
     const turn = this.#turns.get(key)
-    if (turn) turn.heldHereUntil = 0
+    if (!turn) return
+    turn.heldBeforeRelease = turn.heldHereUntil
+    turn.heldHereUntil = 0
+  }
+
+  /**
+   * The store refused the release (not the owner): the key is held here as
+   * before it began, unless something since said otherwise
+   */
+  releaseRefused(key: string) {
+    const turn = this.#turns.get(key)
+    if (turn?.heldHereUntil === 0) turn.heldHereUntil = turn.heldBeforeRelease
   }
 
   /**
@@ -198,6 +214,7 @@ export class Turns {
         releasedToAll: false,
         paused: false,
         heldHereUntil: 0,
+        heldBeforeRelease: 0,
       }
       this.#turns.set(key, turn)
       if (this.#turns.size > MAX_TRACKED_KEYS) {

@@ -1,7 +1,7 @@
 import { E_LOCK_NOT_OWNED, E_LOCK_STORAGE_ERROR } from '../errors.ts'
 import debug from '../debug.ts'
 import type { AcquireResult, Handoff, LockClaim } from '../types.ts'
-import { Turns } from './turns.ts'
+import { Turns, type Turn } from './turns.ts'
 import { arrivalAt } from './wait_for_release.ts'
 
 /**
@@ -218,6 +218,14 @@ export class Waiters {
   }
 
   /**
+   * A release that `handOver()` left to the store was refused (not the
+   * owner): whoever holds the key here still does
+   */
+  releaseRefused(key: string) {
+    this.#turns.releaseRefused(key)
+  }
+
+  /**
    * Releases by handing the lock to the first waiter of the key, when it
    * waits through `store` and this process's turn is not over. `transfer`
    * moves the lock to the claim's owner in one owner-checked store call;
@@ -242,7 +250,7 @@ export class Waiters {
 
   async #handOverTo(
     waiter: Waiter,
-    turn: { heldHereUntil: number },
+    turn: Turn,
     transfer: (claim: LockClaim) => Promise<AcquireResult>,
     release: (owner: string) => Promise<void>
   ): Promise<void> {
@@ -268,7 +276,12 @@ export class Waiters {
       throw error
     }
     if (!result.acquired) {
-      turn.heldHereUntil = 0
+      /**
+       * Not the owner (or no longer): the lock stays where it was, and so
+       * do the turn's count and who holds it here
+       */
+      turn.handed = Math.max(0, turn.handed - 1)
+      if (turn.heldHereUntil === Infinity) turn.heldHereUntil = turn.heldBeforeRelease
       waiter.settle()
       throw new E_LOCK_NOT_OWNED()
     }

@@ -235,7 +235,10 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
       owner,
       channel: this.#channel,
     })
-    if (this.#dialect.changes(result) === 0) throw new E_LOCK_NOT_OWNED()
+    if (this.#dialect.changes(result) === 0) {
+      this.#waiters.releaseRefused(this.#key(key))
+      throw new E_LOCK_NOT_OWNED()
+    }
     this.#wakeHere(this.#key(key), 1)
   }
 

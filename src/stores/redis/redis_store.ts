@@ -116,7 +116,10 @@ export class RedisStore implements LockStore, SemaphoreStore {
     )
     if (handedOver) return handedOver
     const released = await this.#run(RELEASE, 1, [lockKey(key), owner, this.#channel, key])
-    if (Number(released) === 0) throw new E_LOCK_NOT_OWNED()
+    if (Number(released) === 0) {
+      this.#releases?.waiters.releaseRefused(key)
+      throw new E_LOCK_NOT_OWNED()
+    }
     this.#wakeUnpublished(key, released)
   }
 
