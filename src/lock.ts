@@ -103,43 +103,47 @@ export class Lock {
     const retry = resolveRetry(options.retry, this.#options.retry)
     const signal = options.signal ?? undefined
     const pending = new PendingAcquire(this.#reporter, this.#hold.nextOwner(), retry, signal)
-    const { owner, deadline } = pending
-    /**
-     * The first try starts as the acquire does: no clock read of its own
-     */
-    let attemptedAt = pending.startedAt
+    try {
+      const { owner, deadline } = pending
+      /**
+       * The first try starts as the acquire does: no clock read of its own
+       */
+      let attemptedAt = pending.startedAt
 
-    if (pending.mayWait && othersWaiting(this.#store, this.#storeKey)) {
-      const handoff = await this.#waitForRelease(pending.firstWait(), pending)
-      if (handoff) return this.#took(handoff, handoff.startedAt, pending, options)
-      attemptedAt = performance.now()
-    }
-
-    while (true) {
-      let result: AcquireResult
-      try {
-        signal?.throwIfAborted()
-        pending.attempts++
-        /**
-         * Without a deadline or a signal the store is awaited here, with no
-         * async layer in between: the most common acquire is the shortest
-         */
-        result = asResult(
-          deadline === Infinity && !signal
-            ? await this.#store.save(this.#storeKey, owner, this.#ttl)
-            : await this.#saveWithin(owner, deadline, signal)
-        )
-      } catch (error) {
-        throw pending.failedTry(error, `acquire "${this.key}"`)
+      if (pending.mayWait && othersWaiting(this.#store, this.#storeKey)) {
+        const handoff = await this.#waitForRelease(pending.firstWait(), pending)
+        if (handoff) return this.#took(handoff, handoff.startedAt, pending, options)
+        attemptedAt = performance.now()
       }
-      if (result.acquired) return this.#took(result, attemptedAt, pending, options)
 
-      this.#holderRemainingTime = result.retryAfter
-      const now = performance.now()
-      if (pending.gaveUp(now)) return false
-      const handoff = await this.#waitForRelease(pending.nextWait(result, now), pending)
-      if (handoff) return this.#took(handoff, handoff.startedAt, pending, options)
-      attemptedAt = performance.now()
+      while (true) {
+        let result: AcquireResult
+        try {
+          signal?.throwIfAborted()
+          pending.attempts++
+          /**
+           * Without a deadline or a signal the store is awaited here, with no
+           * async layer in between: the most common acquire is the shortest
+           */
+          result = asResult(
+            deadline === Infinity && !signal
+              ? await this.#store.save(this.#storeKey, owner, this.#ttl)
+              : await this.#saveWithin(owner, deadline, signal)
+          )
+        } catch (error) {
+          throw pending.failedTry(error, `acquire "${this.key}"`)
+        }
+        if (result.acquired) return this.#took(result, attemptedAt, pending, options)
+
+        this.#holderRemainingTime = result.retryAfter
+        const now = performance.now()
+        if (pending.gaveUp(now)) return false
+        const handoff = await this.#waitForRelease(pending.nextWait(result, now), pending)
+        if (handoff) return this.#took(handoff, handoff.startedAt, pending, options)
+        attemptedAt = performance.now()
+      }
+    } finally {
+      this.#hold.acquireEnded()
     }
   }
 
@@ -175,10 +179,11 @@ export class Lock {
     const hold = this.#hold
     hold.stopWatchdog()
     const generation = ++hold.generation
+    const telemetry = this.#reporter.releasing()
     try {
       await this.#store.delete(this.#storeKey, hold.owner)
     } catch (error) {
-      this.#reporter.releaseRefused(error)
+      this.#reporter.releaseRefused(telemetry, error)
       throw E_LOCK_STORAGE_ERROR.wrap(error, `release "${this.key}"`)
     } finally {
       if (generation === hold.generation) hold.acquired = false
@@ -187,7 +192,7 @@ export class Lock {
      * A newer acquisition of this object may already hold the lock
      */
     if (generation === hold.generation) hold.expiresAt = null
-    this.#reporter.released()
+    this.#reporter.released(telemetry)
   }
 
   /**
@@ -195,19 +200,24 @@ export class Lock {
    */
   async forceRelease(): Promise<void> {
     const hold = this.#hold
-    hold.stopWatchdog()
+    const watched = hold.stopWatchdog()
     const generation = ++hold.generation
+    const telemetry = this.#reporter.releasing()
     try {
       await this.#store.forceDelete(this.#storeKey)
     } catch (error) {
-      this.#reporter.releaseRefused(error)
+      this.#reporter.releaseRefused(telemetry, error)
+      /**
+       * The lock may be held still: the watchdog goes on keeping it
+       */
+      if (watched && generation === hold.generation) hold.resumeWatchdog()
       throw E_LOCK_STORAGE_ERROR.wrap(error, `force release "${this.key}"`)
     }
     if (generation === hold.generation) {
       hold.acquired = false
       hold.expiresAt = null
     }
-    this.#reporter.released()
+    this.#reporter.released(telemetry)
   }
 
   /**
@@ -277,6 +287,12 @@ export class Lock {
   ): Promise<boolean | AcquireResult> {
     const save = () => this.#store.save(this.#storeKey, owner, this.#ttl)
     const releaseLate = () => {
+      /**
+       * Another acquire of this object took the lock as the same owner: what
+       * this try took ran out before
+       */
+      const hold = this.#hold
+      if (hold.acquired && hold.owner === owner && !hold.isExpired()) return
       this.#store
         .delete(this.#storeKey, owner)
         .catch((error: unknown) => this.#reporter.lateReleaseFailed(error))
@@ -324,6 +340,7 @@ export class Lock {
 
   #runEnd(): RunEnd {
     return {
+      acquisition: () => this.#hold.acquisitions,
       watchdog: () => this.#hold.watchdog,
       releaseQuietly: (owner) => {
         this.#store.delete(this.#storeKey, owner).catch(() => {})

@@ -47,6 +47,10 @@ export class LockHold {
    * comes after that no longer speaks for the hold
    */
   generation = 0
+  /**
+   * Counts the acquisitions of this object: a run tells its own from a newer one
+   */
+  acquisitions = 0
   readonly #lock: WatchedLock
   readonly #reporter: LockReporter
   readonly #ttl: number | null
@@ -56,6 +60,11 @@ export class LockHold {
    * a late cleanup of an earlier try cannot free the newer acquisition
    */
   #ownerUsed: boolean
+  /**
+   * The acquires of this object in progress, and the owner they all use
+   */
+  #acquiring = 0
+  #acquiringAs = ''
 
   constructor(
     lock: WatchedLock,
@@ -77,16 +86,23 @@ export class LockHold {
 
   /**
    * The owner of a new acquire: a fresh one after the first, unless this
-   * object still holds the lock (a second acquire must not take a second
-   * semaphore slot). Until it succeeds, a lock still held keeps its owner,
-   * for a release meanwhile.
+   * object still holds the lock or another acquire of it is in progress
+   * (one object must not take two semaphore slots: the store refuses an
+   * owner a second one). Until it succeeds, a lock still held keeps its
+   * owner, for a release meanwhile. Pair with `acquireEnded()`.
    */
   nextOwner(): string {
+    if (this.#acquiring++ > 0) return this.#acquiringAs
     const reuse = !this.#ownerUsed || (this.acquired && !this.isExpired())
     const owner = reuse ? this.owner : crypto.randomUUID()
     this.#ownerUsed = true
     if (!this.acquired) this.owner = owner
+    this.#acquiringAs = owner
     return owner
+  }
+
+  acquireEnded() {
+    this.#acquiring--
   }
 
   /**
@@ -94,6 +110,12 @@ export class LockHold {
    * the store call (`attemptedAt`) keeps it on the safe side of the store's.
    */
   took(owner: string, fencingToken: number | null, attemptedAt: number) {
+    /**
+     * A watchdog still running kept an acquisition that ended without a
+     * release (expired or force-released): its run learns the loss
+     */
+    this.#watchdog?.lose('a newer acquisition of this object took the lock')
+    this.acquisitions++
     this.owner = owner
     this.acquired = true
     this.generation++
@@ -117,7 +139,6 @@ export class LockHold {
    * Starts the watchdog of a new acquisition when `autoExtend` asks for it
    */
   watch(autoExtend: boolean | undefined) {
-    this.#watchdog?.stop()
     /**
      * The signal of an earlier acquisition's watchdog, maybe aborted, does
      * not speak for this one
@@ -128,8 +149,15 @@ export class LockHold {
     }
   }
 
-  stopWatchdog() {
-    this.#watchdog?.stop()
+  /**
+   * Whether a running watchdog was stopped
+   */
+  stopWatchdog(): boolean {
+    return this.#watchdog?.stop() ?? false
+  }
+
+  resumeWatchdog() {
+    this.#watchdog?.resume()
   }
 
   lost(reason: string) {

@@ -22,6 +22,10 @@ export interface RunLock {
  */
 export interface RunEnd {
   /**
+   * The number of the lock's current acquisition: a newer one has another
+   */
+  acquisition(): number
+  /**
    * The watchdog of the lock's current acquisition, if `autoExtend` started one
    */
   watchdog(): Watchdog | undefined
@@ -68,14 +72,17 @@ export async function runImmediately<T>(
  */
 async function runHeld<T>(lock: RunLock, end: RunEnd, callback: Callback<T>): Promise<[true, T]> {
   /**
-   * This run's own watchdog: an acquire of the same object while the
-   * callback runs starts another one, which the end of this run must not stop
+   * This run's own acquisition. A newer acquisition of the same object,
+   * while the callback runs, begins once this one ended (expired or was
+   * released): from then on the object's state speaks for the newer one
    */
+  const acquisition = end.acquisition()
+  const superseded = () => end.acquisition() !== acquisition
   const watchdog = end.watchdog()
   const signal = watchdog?.signal ?? new AbortController().signal
   const owner = lock.getOwner()
   const throwIfLost = () => {
-    if (lock.isExpired() && !signal.aborted) {
+    if (!signal.aborted && (superseded() || lock.isExpired())) {
       throw new E_LOCK_LOST(`Lock "${lock.key}" was lost: its ttl ran out`)
     }
     signal.throwIfAborted()
@@ -85,14 +92,21 @@ async function runHeld<T>(lock: RunLock, end: RunEnd, callback: Callback<T>): Pr
     return [true, result]
   } finally {
     watchdog?.stop()
-    if (signal.aborted) {
+    if (superseded()) {
+      /**
+       * A newer acquisition holds the lock now. As the same owner, it took
+       * the lock after this one ended; as another, this run may still hold
+       * a semaphore slot
+       */
+      if (owner !== lock.getOwner()) end.releaseQuietly(owner)
+    } else if (signal.aborted) {
       /**
        * The watchdog gave the lock up, but the store may hold it still (an
        * extension answered too late): free it if this acquisition has it
        */
       end.releaseQuietly(owner)
     } else {
-      await releaseAfterRun(lock, end, owner)
+      await releaseAfterRun(lock, end)
     }
   }
 }
@@ -101,12 +115,7 @@ async function runHeld<T>(lock: RunLock, end: RunEnd, callback: Callback<T>): Pr
  * A failed release must not throw away the callback's result (or
  * replace its error): it is reported instead
  */
-async function releaseAfterRun(lock: RunLock, end: RunEnd, owner: string): Promise<void> {
-  /**
-   * The run overran its ttl and a newer acquisition of this object holds
-   * the lock now: free only what this run may still hold
-   */
-  if (owner !== lock.getOwner()) return end.releaseQuietly(owner)
+async function releaseAfterRun(lock: RunLock, end: RunEnd): Promise<void> {
   try {
     await lock.release()
   } catch (error) {

@@ -59,18 +59,26 @@ export class LockReporter {
     this.#emit('lock:failed', { ...this.#acquireEnd(report, attempts), reason })
   }
 
-  released() {
-    this.#hold?.released()
+  /**
+   * A release or force release begins: it ends the hold there is now, even
+   * when the store answers after a newer acquisition of this object began
+   */
+  releasing(): HoldTelemetry | undefined {
+    const hold = this.#hold
     this.#hold = undefined
+    return hold
+  }
+
+  released(hold: HoldTelemetry | undefined) {
+    hold?.released()
     if (this.#reports('lock:released')) this.#emit('lock:released', this.#base())
   }
 
   /**
    * A release or force release the store refused or failed: the hold ends
    */
-  releaseRefused(error: unknown) {
-    this.#hold?.released(error)
-    this.#hold = undefined
+  releaseRefused(hold: HoldTelemetry | undefined, error: unknown) {
+    hold?.released(error)
   }
 
   extended(ttl: number) {
