@@ -79,7 +79,7 @@ export async function readLockState(store: LockStore, key: string): Promise<Lock
           expiresIn: inspection.expiresIn,
           fencingToken: inspection.fencingToken,
         }
-      : { held: false, owner: null, expiresIn: undefined, fencingToken: undefined }
+      : { held: false, owner: null, expiresIn: null, fencingToken: null }
   }
   if (store.owner) {
     const owner = await store.owner(key)

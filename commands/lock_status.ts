@@ -41,6 +41,10 @@ export default class LockStatus extends LockCommand {
     }
     const store = factory.options.storeName
 
+    /**
+     * What the store cannot tell (undefined) is left out: `null` says "no
+     * expiry" or "no token"
+     */
     if (this.json) {
       this.logger.log(
         JSON.stringify({
@@ -48,9 +52,9 @@ export default class LockStatus extends LockCommand {
           store,
           storeKey,
           held: state.held,
-          owner: state.owner ?? null,
-          expiresIn: state.expiresIn ?? null,
-          fencingToken: state.fencingToken ?? null,
+          owner: state.owner,
+          expiresIn: state.expiresIn,
+          fencingToken: state.fencingToken,
         })
       )
       return

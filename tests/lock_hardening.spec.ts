@@ -200,13 +200,18 @@ for (const kind of REAL_STORES) {
           const holder = locks.createLock(key, '10s')
           if (start === 'held') assert.isTrue(await holder.acquire())
           const order: number[] = []
+          /**
+           * A retry delay longer than the test: the second acquire is served
+           * by its place in line, never by a poll that a slow machine lets
+           * fire while the first one's try is still on its way
+           */
           const runs = [1, 2].map((id) =>
             locks.createLock(key, '10s').run(
               async () => {
                 order.push(id)
                 await sleep(5)
               },
-              { retry: { timeout: '10s' } }
+              { retry: { timeout: '20s', delay: '15s' } }
             )
           )
           if (start === 'held') {

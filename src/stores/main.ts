@@ -1,3 +1,5 @@
 export { MemoryStore } from './memory.ts'
 export { RedisStore } from './redis/redis_store.ts'
 export { DatabaseStore } from './database/database_store.ts'
+export type { RedisStoreOptions } from './redis/options.ts'
+export type { DatabaseStoreOptions, LucidQueryClient } from './database/options.ts'

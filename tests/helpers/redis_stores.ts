@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis'
-import { RedisStore, type RedisStoreOptions } from '../../src/stores/redis/redis_store.ts'
+import { RedisStore, type RedisStoreOptions } from '../../src/stores/main.ts'
 import type { LockStore } from '../../src/types.ts'
 
 /**

@@ -31,7 +31,6 @@ import { ReleaseListener } from './release_listener.ts'
 import { SemaphoreSlots, type Query } from './semaphore_slots.ts'
 
 export { PRUNE_GRACE } from './pruner.ts'
-export { DEFAULT_TABLE_NAME, type DatabaseStoreOptions, type LucidQueryClient } from './options.ts'
 
 /**
  * A ttl as the statements take it: whole ms, null for no expiry

@@ -34,7 +34,6 @@ import {
 } from './scripts/main.ts'
 import { acquireResult, isNoScript, isOne, msLeft, ownerIn, scriptTtl, wholeMs } from './values.ts'
 
-export { type RedisStoreOptions } from './options.ts'
 
 /**
  * Locks in Redis (a server, Sentinel or Cluster), through ioredis. Every
