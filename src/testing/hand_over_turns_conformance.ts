@@ -15,8 +15,8 @@ const TURNS = 150
 const LONGEST_WAIT = 100
 
 /**
- * Runs of hand-overs within a process stand back for other processes'
- * waiters now and then, so that busy processes take turns
+ * A process's turn on a key ends now and then and its waiters pause for
+ * other processes' waiters, so that busy processes take turns
  */
 export function registerHandOverTurnsConformance({
   current,
@@ -24,9 +24,7 @@ export function registerHandOverTurnsConformance({
   peerOf,
   wakesOtherProcesses,
 }: HandOverSuite) {
-  test('a process alone on a busy key stands back for others ever more rarely', async ({
-    assert,
-  }) => {
+  test('a process alone on a busy key pauses for others ever more rarely', async ({ assert }) => {
     const locks = factory()
     assert.isFalse(await waitOnce(locks))
     const calls = watchCalls(current.store).calls
@@ -47,11 +45,8 @@ export function registerHandOverTurnsConformance({
     )
     assert.equal(sections, 600)
     /**
-     * Each worker's first try, then one try after each time the waiters
-     * stood back for other processes: after 16, 32, 64, 128 and 256
-     * hand-overs, then every 256 (a fixed 16 would be ~35 tries); where
-     * other processes poll, after runs of 0.25, 0.5, 1 and 2 s, then
-     * every 2.5 s. Without hand-overs, each section would cost a try.
+     * Each worker's first try, then one per pause (turn lengths: src/waiting/
+     * turns.ts; growing turns keep this far below a try per section)
      */
     assert.isAtMost(calls.saves, 12)
   })
@@ -134,11 +129,10 @@ export function registerHandOverTurnsConformance({
       )
       assert.equal(overlaps, 0)
       /**
-       * With the default retry. Where other processes poll, a run of
-       * hand-overs taken over by another process is followed by a first
-       * run (a quarter second) rather than by one grown as for a process
-       * alone (up to 2.5 s), which the other's workers would sit out.
-       * Counted in sections, which a loaded machine makes fewer, not more.
+       * With the default retry. Where other processes poll, a turn taken
+       * over by another process is followed by a short first turn, not one
+       * grown as for a process alone, which the other's workers would sit
+       * out. Counted in sections, which a loaded machine makes fewer.
        */
       for (const side of sides) {
         assert.isAtLeast(side.sections, TURNS, 'a side was not served in time')

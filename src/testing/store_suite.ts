@@ -65,9 +65,9 @@ export interface StoreSuiteOptions {
     createPeer?: (store: LockStore) => Promise<{ store: LockStore; close: () => Promise<void> }>
     /**
      * Releases in other processes wake this one's waiters (default), and
-     * runs of hand-overs grow while no other process takes the lock. False
-     * where other processes' waiters poll: runs then stay short, so that
-     * a poll finds the lock free often enough.
+     * turns grow while no other process takes the lock. False where other
+     * processes' waiters poll: turns then stay short, so that a poll finds
+     * the lock free often enough.
      */
     wakesOtherProcesses?: boolean
   }
