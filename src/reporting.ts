@@ -1,12 +1,11 @@
 import {
   acquireStarted,
+  type AcquireFailure,
   type AcquireTelemetry,
   type HoldTelemetry,
   type TelemetryLock,
 } from './telemetry/spans.ts'
 import type { LockEvents, ResolvedLockOptions } from './types.ts'
-
-type FailureReason = LockEvents['lock:failed']['reason']
 
 type ReportedLock = TelemetryLock & { getOwner(): string }
 
@@ -53,7 +52,7 @@ export class LockReporter {
     this.#emit('lock:acquired', { ...this.#acquireEnd(report, attempts), fencingToken })
   }
 
-  failed(report: AcquireReport, attempts: number, reason: FailureReason, error?: unknown) {
+  failed(report: AcquireReport, attempts: number, reason: AcquireFailure, error?: unknown) {
     report.telemetry?.ended(reason, attempts, error)
     if (!this.#reports('lock:failed')) return
     this.#emit('lock:failed', { ...this.#acquireEnd(report, attempts), reason })

@@ -19,7 +19,7 @@ const MAX_SEMAPHORE_LIMIT = 1000
  * Presents a store's semaphore slots as a lock store, so a semaphore
  * waits, runs, extends and is watched exactly like a lock
  */
-class SemaphoreSlots implements LockStore {
+class SlotsAsLockStore implements LockStore {
   #store: LockStore & SemaphoreStore
   #limit: number
   waitForRelease?: LockStore['waitForRelease']
@@ -80,7 +80,7 @@ class SemaphoreSlots implements LockStore {
  */
 export class Semaphore extends Lock {
   readonly limit: number
-  #slots: SemaphoreSlots
+  #slots: SlotsAsLockStore
 
   constructor(
     key: string,
@@ -105,7 +105,7 @@ export class Semaphore extends Lock {
         `The "${options.storeName}" lock store does not implement semaphores (saveSlot, deleteSlot, ...)`
       )
     }
-    const slots = new SemaphoreSlots(store, limit as number)
+    const slots = new SlotsAsLockStore(store, limit as number)
     super(key, slots, options, ttl, restored)
     this.limit = limit as number
     this.#slots = slots

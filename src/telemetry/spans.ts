@@ -8,6 +8,7 @@ import {
   type Span,
 } from '@opentelemetry/api'
 import { E_LOCK_NOT_OWNED } from '../errors.ts'
+import type { LockFailedEvent } from '../types.ts'
 import { currentInstruments, keyPrefix, metricPrefix, SCOPE, type Instruments } from './metrics.ts'
 
 /*
@@ -16,7 +17,7 @@ import { currentInstruments, keyPrefix, metricPrefix, SCOPE, type Instruments } 
  * does). Names and attributes are listed in docs/telemetry.md.
  */
 
-export type AcquireFailure = 'attempts' | 'timeout' | 'aborted' | 'error'
+export type AcquireFailure = LockFailedEvent['reason']
 export type AcquireOutcome = 'acquired' | 'refused' | 'timed_out' | 'aborted' | 'error'
 
 const OUTCOMES: Record<AcquireFailure, AcquireOutcome> = {
@@ -28,7 +29,9 @@ const OUTCOMES: Record<AcquireFailure, AcquireOutcome> = {
 
 /**
  * The tracer provider's delegate when no SDK is registered: a fresh proxy
- * has no delegate and answers with the API's no-op provider
+ * has no delegate and answers with the API's no-op provider. The API marks
+ * ProxyTracerProvider deprecated (for its next major); tests/telemetry.spec.ts
+ * pins what this relies on.
  */
 const NO_TRACER_PROVIDER = new ProxyTracerProvider().getDelegate()
 

@@ -26,16 +26,16 @@ import {
   type DatabaseStoreOptions,
 } from './options.ts'
 import { PRUNE_BATCH, Pruner } from './pruner.ts'
-import { queryRunner } from './query.ts'
+import { queryRunner, type Query } from './query.ts'
 import { ReleaseListener } from './release_listener.ts'
-import { SemaphoreSlots, type Query } from './semaphore_slots.ts'
+import { SemaphoreSlots } from './semaphore_slots.ts'
 
 export { PRUNE_GRACE } from './pruner.ts'
 
 /**
  * A ttl as the statements take it: whole ms, null for no expiry
  */
-function wholeMs(ttl: number | null): number | null {
+function statementTtl(ttl: number | null): number | null {
   return ttl === null ? null : Math.ceil(ttl)
 }
 
@@ -187,7 +187,7 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
       result = await this.#query(`acquire "${key}"`, this.#sql.acquire, {
         key: stored,
         owner,
-        ttl: wholeMs(ttl),
+        ttl: statementTtl(ttl),
       })
     } catch (error) {
       if (!this.#dialect.isMissingTable((error as Error).cause))
@@ -246,7 +246,7 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
       key: this.#key(key),
       owner,
       next_owner: claim.owner,
-      ttl: wholeMs(claim.ttl),
+      ttl: statementTtl(claim.ttl),
     })
     const fencingToken = this.#dialect.acquired(result)
     return fencingToken === null ? { acquired: false } : { acquired: true, fencingToken }
@@ -316,7 +316,7 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
   ): Promise<AcquireResult> {
     let result: AcquireResult
     try {
-      result = await this.#slots.take(key, this.#key(key), owner, limit, wholeMs(ttl))
+      result = await this.#slots.take(key, this.#key(key), owner, limit, statementTtl(ttl))
     } catch (error) {
       if (!this.#dialect.isMissingTable((error as Error).cause)) {
         releaseUnknown(() => this.deleteSlot(key, owner, limit), `a slot of "${key}"`)

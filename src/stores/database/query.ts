@@ -2,8 +2,16 @@ import type { Knex } from 'knex'
 import { describe } from '../../describe.ts'
 import { E_INVALID_LOCK_CONFIG, E_LOCK_STORAGE_ERROR } from '../../errors.ts'
 import type { Dialect } from './dialects/main.ts'
-import type { Query } from './semaphore_slots.ts'
 import { Statements } from './statements.ts'
+
+/**
+ * Runs a statement, wrapping a failure in E_LOCK_STORAGE_ERROR naming `action`
+ */
+export type Query = (
+  action: string,
+  sql: string,
+  bindings: Record<string, unknown>
+) => Promise<unknown>
 
 /**
  * Runs the store's statements: prepared (see Statements), or through

@@ -2,15 +2,7 @@ import { E_LOCK_STORAGE_ERROR } from '../../errors.ts'
 import type { AcquireResult } from '../../types.ts'
 import type { Dialect, SemaphoreStatements } from './dialects/main.ts'
 import { fencingKey, slotKey } from './keys.ts'
-
-/**
- * Runs a statement, wrapping a failure in E_LOCK_STORAGE_ERROR naming `action`
- */
-export type Query = (
-  action: string,
-  sql: string,
-  bindings: Record<string, unknown>
-) => Promise<unknown>
+import type { Query } from './query.ts'
 
 /**
  * Times an acquire tries again at once when the free slot it picked was
