@@ -1,3 +1,4 @@
+import { assertFreeLockNotBehindSlotWaiters } from './helpers/slot_line.ts'
 import { readFile, rm } from 'node:fs/promises'
 import { once } from 'node:events'
 import { createRequire } from 'node:module'
@@ -282,28 +283,7 @@ for (const dialect of TEST_DIALECTS) {
       assert,
     }) => {
       const locks = new LockFactory(storeOn())
-      const semaphore = locks.createSemaphore('x', 1, '10s')
-      assert.isTrue(await semaphore.acquire())
-      const stop = new AbortController()
-      const waiting = [1, 2].map(() =>
-        locks
-          .createSemaphore('x', 1, '10s')
-          .acquire({ signal: stop.signal, retry: { delay: '10s' } })
-          .catch(() => false)
-      )
-      await sleep(200)
-      /**
-       * Behind the semaphore waiters it would wait its whole retry delay
-       */
-      const startedAt = performance.now()
-      const lock = locks.createLock('x', '10s')
-      assert.isTrue(await lock.acquire({ retry: { delay: '10s', timeout: '15s' } }))
-      const took = performance.now() - startedAt
-      stop.abort()
-      await Promise.all(waiting)
-      await lock.release()
-      await semaphore.release()
-      assert.isBelow(took, 5000, 'the free lock waited a retry delay behind the semaphore waiters')
+      await assertFreeLockNotBehindSlotWaiters(assert, locks)
     }).timeout(30_000)
 
     test('a failed acquire reports how long the holder still has', async ({ assert }) => {

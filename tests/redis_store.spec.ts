@@ -1,3 +1,4 @@
+import { assertFreeLockNotBehindSlotWaiters } from './helpers/slot_line.ts'
 import { readFile } from 'node:fs/promises'
 import type { Assert } from '@japa/assert'
 import { test } from '@japa/runner'
@@ -870,28 +871,7 @@ test.group('Redis store | waking waiters', (group) => {
     cleanup,
   }) => {
     const locks = setup(cleanup).locks
-    const semaphore = locks.createSemaphore('x', 1, '10s')
-    assert.isTrue(await semaphore.acquire())
-    const stop = new AbortController()
-    const waiting = [1, 2].map(() =>
-      locks
-        .createSemaphore('x', 1, '10s')
-        .acquire({ signal: stop.signal, retry: { delay: '10s' } })
-        .catch(() => false)
-    )
-    await sleep(200)
-    /**
-     * Behind the semaphore waiters it would wait its whole retry delay
-     */
-    const startedAt = performance.now()
-    const lock = locks.createLock('x', '10s')
-    assert.isTrue(await lock.acquire({ retry: { delay: '10s', timeout: '15s' } }))
-    const took = performance.now() - startedAt
-    stop.abort()
-    await Promise.all(waiting)
-    await lock.release()
-    await semaphore.release()
-    assert.isBelow(took, 5000, 'the free lock waited a retry delay behind the semaphore waiters')
+    await assertFreeLockNotBehindSlotWaiters(assert, locks)
   }).timeout(30_000)
 
   test("after an impostor's refused release, a newcomer joins the line while the real holder holds", async ({
