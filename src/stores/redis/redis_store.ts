@@ -34,7 +34,6 @@ import {
 } from './scripts/main.ts'
 import { acquireResult, isNoScript, isOne, msLeft, ownerIn, scriptTtl, wholeMs } from './values.ts'
 
-
 /**
  * Locks in Redis (a server, Sentinel or Cluster), through ioredis. Every
  * call is one round trip: one Lua script, or one command; without fencing,
