@@ -10,7 +10,7 @@ import type {
 } from '../../types.ts'
 import { sleep } from '../../wait.ts'
 import { releaseUnknown } from '../release_unknown.ts'
-import { Waiters } from '../../waiting/main.ts'
+import { Waiters, type WaiterClaim } from '../../waiting/main.ts'
 import {
   dialectOf,
   SUPPORTED_DIALECTS,
@@ -116,12 +116,7 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
     claim?: LockClaim
   ): Promise<Handoff | undefined> {
     if (this.#closed) return sleep(ms, signal).then(() => undefined)
-    const waiterClaim = claim && { ...claim, store: this }
-    if (this.#dialect.name !== 'postgres') {
-      return this.#waiters.wait(this.#key(key), ms, signal, waiterClaim)
-    }
-    this.#listener ??= new ReleaseListener(this.#knex, this.#channel)
-    return this.#listener.wait(this.#key(key), ms, signal, waiterClaim)
+    return this.#wait(this.#key(key), ms, signal, claim && { ...claim, store: this })
   }
 
   hasWaiters(key: string): boolean {
@@ -133,14 +128,22 @@ export class DatabaseStore implements LockStore, SemaphoreStore {
    */
   async waitForSlot(key: string, ms: number, signal?: AbortSignal, claim?: LockClaim) {
     if (this.#closed) return sleep(ms, signal)
-    const line = slotWaitersKey(this.#key(key))
-    const since = claim?.waitingSince
-    if (this.#dialect.name !== 'postgres') {
-      await this.#waiters.wait(line, ms, signal, undefined, since)
-      return
-    }
+    await this.#wait(slotWaitersKey(this.#key(key)), ms, signal, undefined, claim?.waitingSince)
+  }
+
+  /**
+   * On PostgreSQL the listener opens its LISTEN connection for the first wait
+   */
+  #wait(
+    line: string,
+    ms: number,
+    signal: AbortSignal | undefined,
+    claim: WaiterClaim | undefined,
+    since?: number
+  ): Promise<Handoff | undefined> {
+    if (this.#dialect.name !== 'postgres') return this.#waiters.wait(line, ms, signal, claim, since)
     this.#listener ??= new ReleaseListener(this.#knex, this.#channel)
-    await this.#listener.wait(line, ms, signal, undefined, since)
+    return this.#listener.wait(line, ms, signal, claim, since)
   }
 
   hasSlotWaiters(key: string): boolean {
